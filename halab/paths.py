@@ -1,0 +1,40 @@
+"""Where halab finds its Ansible content and keeps its state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def ansible_dir() -> Path:
+    """Directory holding `roles/` and `playbooks/`: inside the wheel, or the source checkout."""
+    shipped = _PACKAGE / "_ansible"
+    return shipped if (shipped / "roles").is_dir() else _PACKAGE.parent
+
+
+def roles_dir() -> Path:
+    return ansible_dir() / "roles"
+
+
+def playbooks_dir() -> Path:
+    return ansible_dir() / "playbooks"
+
+
+def state_dir() -> Path:
+    """Per-user state (lab nodes, run logs): $HALAB_STATE_DIR or the XDG state dir."""
+    override = os.environ.get("HALAB_STATE_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "halab"
+
+
+def cache_dir() -> Path:
+    """Per-user cache (base images, package cache): $HALAB_CACHE_DIR or the XDG cache dir."""
+    override = os.environ.get("HALAB_CACHE_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "halab"
