@@ -1,0 +1,46 @@
+"""Errors that halab reports to the operator (never as a traceback)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: where (field path, file position), what, and how to fix it."""
+
+    path: str
+    message: str
+    hint: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    def render(self, source: str = "") -> str:
+        where = source
+        if self.line is not None:
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        head = f"{where}: " if where else ""
+        text = f"{head}{self.path or '<top>'}: {self.message}"
+        return text + (f"\n    hint: {self.hint}" if self.hint else "")
+
+
+@dataclass
+class InvalidInput(Exception):
+    """Bad input: every problem found, reported together (exit code 2)."""
+
+    problems: list[Problem]
+    source: str = ""
+    title: str = field(default="invalid cluster file")
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def render(self) -> str:
+        count = len(self.problems)
+        lines = [f"error: {self.title} ({count} problem{'s' if count != 1 else ''})"]
+        lines += ["  " + p.render(self.source).replace("\n", "\n  ") for p in self.problems]
+        return "\n".join(lines)
+
+
+class OperationFailed(Exception):
+    """A run against hosts failed (exit code 1)."""

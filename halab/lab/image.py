@@ -1,0 +1,115 @@
+"""The Debian base image shared read-only (overlayfs lower dir) by every lab node."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from halab.lab.errors import LabError
+from halab.lab.proc import run
+from halab.paths import cache_dir
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+INCLUDE = (
+    "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,"
+    "iputils-ping,procps"
+)
+# Bump when the customisation below changes: a new key means a fresh image.
+LAYOUT_VERSION = "1"
+READY = ".halab-image-ready"
+
+SOURCES = f"""\
+deb {MIRROR} {SUITE} main
+deb {MIRROR} {SUITE}-updates main
+deb http://deb.debian.org/debian-security {SUITE}-security main
+"""
+APT_CONF = """\
+// halab lab node: wait for the dpkg lock instead of failing (parallel Ansible tasks)
+DPkg::Lock::Timeout "300";
+Acquire::http::Pipeline-Depth "0";
+"""
+SSHD_CONF = """\
+# halab lab node: one per-node host key (written at node creation), keys only
+HostKey /etc/ssh/ssh_host_ed25519_key
+PasswordAuthentication no
+PermitRootLogin prohibit-password
+UseDNS no
+"""
+
+
+def image_key() -> str:
+    """Content key of the image recipe: a changed recipe never reuses an old image."""
+    recipe = "|".join((SUITE, MIRROR, INCLUDE, LAYOUT_VERSION))
+    return f"{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
+
+
+def images_dir() -> Path:
+    return cache_dir() / "images"
+
+
+def image_path() -> Path:
+    return images_dir() / image_key()
+
+
+def image_ready() -> bool:
+    return (image_path() / READY).exists()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_image(log: Path | None = None) -> Path:
+    """Return the cached base image, building it first if needed (safe for concurrent callers)."""
+    final = image_path()
+    if (final / READY).exists():
+        return final
+    with _locked(images_dir() / f"{image_key()}.lock"):
+        if (final / READY).exists():  # another builder finished while we waited
+            return final
+        tmp = images_dir() / f".tmp-{image_key()}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _build(tmp, log or images_dir() / f"{image_key()}.log")
+            (tmp / READY).write_text(image_key() + "\n")
+            shutil.rmtree(final, ignore_errors=True)  # a stale, unfinished one
+            tmp.rename(final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _build(root: Path, log: Path) -> None:
+    argv = ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(root), MIRROR]
+    result = run(argv, check=False, timeout=1800)
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise LabError(f"debootstrap failed ({result.returncode}); log: {log}")
+    _customise(root)
+
+
+def _customise(root: Path) -> None:
+    """Node-neutral settings; per-node identity (hostname, keys, ids) lives in each overlay."""
+    (root / "etc/apt/sources.list").write_text(SOURCES)
+    (root / "etc/apt/apt.conf.d/90halab-lab").write_text(APT_CONF)
+    (root / "etc/ssh/sshd_config.d/halab-lab.conf").write_text(SSHD_CONF)
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    for name in ("etc/hostname", "etc/machine-id", "var/lib/dbus/machine-id"):
+        (root / name).unlink(missing_ok=True)
+    (root / "etc/machine-id").write_text("")  # systemd wants the file present
+    for lists in (root / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()

@@ -1,0 +1,352 @@
+"""Lab life cycle: up (idempotent), down, status, and the fault verbs crash / cut / restore."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any
+
+from halab.lab import names, network, node, ssh, state
+from halab.lab.aptproxy import PORT
+from halab.lab.errors import LabError, LabInputError
+from halab.lab.image import ensure_image, image_ready
+from halab.lab.procs import Proc, wait_gone
+from halab.lab.spec import LAB_RANGE, LabSpec, generic_spec
+from halab.lab.state import LabState, NodeState
+from halab.paths import cache_dir
+
+# Test hook: raise after this many nodes were booted by `up` (checks cleanup of a half lab).
+FAIL_AFTER_NODES_ENV = "HALAB_LAB_FAIL_AFTER_NODES"
+IP_FORWARD_MARK = "ip_forward-was-off"
+
+
+def choose_subnet(name: str) -> IPv4Network:
+    """A free /24 of 198.18.0.0/15 for a generic lab, starting at a slot given by its name."""
+    taken = _other_subnets(name) + network.host_networks()
+    slots = list(LAB_RANGE.subnets(new_prefix=24))
+    start = int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(slots)
+    for i in range(len(slots)):
+        candidate = slots[(start + i) % len(slots)]
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise LabError(f"no free /24 left in {LAB_RANGE}")
+
+
+def generic_lab(name: str, count: int) -> LabSpec:
+    """Spec of `--nodes N`; an existing lab of that name keeps its subnet."""
+    existing = state.load(name)
+    if existing is not None and len(existing.spec.networks) == 1:
+        return generic_spec(name, count, existing.spec.primary.subnet)
+    return generic_spec(name, count, choose_subnet(name))
+
+
+def _other_subnets(name: str) -> list[IPv4Network]:
+    return [
+        net.subnet
+        for other in state.lab_names()
+        if other != name and (st := state.load(other)) is not None
+        for net in st.spec.networks
+    ]
+
+
+def _check_conflicts(spec: LabSpec) -> None:
+    mine = set(network.host_networks()) if state.load(spec.name) else set()
+    for other in state.lab_names():
+        st = state.load(other)
+        if other == spec.name or st is None:
+            continue
+        if names.prefix(other) == names.prefix(spec.name):
+            raise LabInputError(f"lab names {other!r} and {spec.name!r} hash alike; rename one")
+        for i, net in enumerate(spec.networks):
+            for theirs in st.spec.networks:
+                if net.subnet.overlaps(theirs.subnet):
+                    raise LabInputError(
+                        f"networks[{i}].subnet: {net.subnet} overlaps {theirs.subnet} of lab "
+                        f"{other!r}; use another subnet or `halab lab down {other}`"
+                    )
+    for i, net in enumerate(spec.networks):
+        for used in network.host_networks():
+            if net.subnet.overlaps(used) and used not in mine:
+                raise LabInputError(
+                    f"networks[{i}].subnet: {net.subnet} overlaps {used}, already on this host"
+                )
+
+
+def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
+    """Create or repair lab `spec`; return when every node answers SSH."""
+    with state.locked(spec.name):
+        existing = state.load(spec.name)
+        if existing is not None and existing.spec != spec:
+            raise LabInputError(
+                f"lab {spec.name!r} is up with a different layout; "
+                f"run `halab lab down {spec.name}` first"
+            )
+        _check_conflicts(spec)
+        if not image_ready():
+            say("building the Debian base image (once per machine, about 80 s)...")
+        image = ensure_image()
+        st = existing or LabState(spec, source)
+        st.save()
+        try:
+            _converge(st, image, say)
+        except BaseException:
+            if existing is None:
+                say(f"lab {spec.name}: failed, removing what was created...")
+                teardown(st)
+            raise
+        return st
+
+
+def _converge(st: LabState, image: Path, say: Any) -> None:
+    spec = st.spec
+    mtu = network.uplink_mtu()
+    if not network.ip_forward_enabled():
+        (state.labs_dir() / IP_FORWARD_MARK).touch()
+        network.set_ip_forward(True)
+    for link, net in enumerate(spec.networks):
+        bridge = names.bridge(spec.name, link)
+        if bridge not in st.bridges:
+            st.bridges.append(bridge)
+            st.save()
+        if not network.link_exists(bridge):
+            address = IPv4Interface(f"{net.host_address}/{net.subnet.prefixlen}")
+            network.create_bridge(bridge, address, mtu)
+    _ensure_rules(st)
+    _ensure_proxy(st)
+    ssh.make_key(st.key, f"halab-lab-{spec.name}")
+    fail_after = int(os.environ.get(FAIL_AFTER_NODES_ENV, "0") or 0)
+    booted: list[str] = []
+    for index, nspec in enumerate(spec.nodes):
+        ns = st.nodes.get(nspec.name)
+        if ns is None:
+            ns = NodeState(
+                name=nspec.name,
+                index=index,
+                netns=names.netns(spec.name, nspec.name),
+                machine=names.machine(spec.name, nspec.name),
+                veths=[names.veth(spec.name, index, link) for link in range(len(spec.networks))],
+            )
+            st.nodes[nspec.name] = ns
+            st.save()
+        if node.running(ns):
+            continue
+        node.power_off(ns)  # leftovers of a half-dead node
+        _plumb(st, ns, mtu)
+        node.mount_root(st, ns, image)
+        node.write_identity(st, ns)
+        node.boot(st, ns)
+        booted.append(ns.name)
+        if fail_after and len(booted) >= fail_after:
+            raise LabError(f"{FAIL_AFTER_NODES_ENV}={fail_after}: injected failure")
+    _write_known_hosts(st)
+    if booted:
+        say(f"lab {spec.name}: booted {', '.join(booted)}; waiting for SSH...")
+    _wait_all(st, [n.name for n in spec.nodes])
+
+
+def _plumb(st: LabState, ns: NodeState, mtu: int) -> None:
+    spec = st.spec
+    nspec = spec.node(ns.name)
+    if not network.netns_exists(ns.netns):
+        network.create_netns(ns.netns)
+    for link, net in enumerate(spec.networks):
+        if net.name not in nspec.addresses or network.link_exists(ns.veths[link]):
+            continue
+        address = IPv4Interface(f"{nspec.addresses[net.name]}/{net.subnet.prefixlen}")
+        bridge = names.bridge(spec.name, link)
+        network.add_veth(ns.veths[link], ns.netns, net.interface, bridge, address, mtu)
+    network.replace_default_route(ns.netns, str(spec.primary.host_address))
+
+
+def _ensure_rules(st: LabState) -> None:
+    wanted = network.lab_rules(st.spec)
+    if st.rules == wanted and all(network.rule_exists(r) for r in wanted):
+        return
+    for rule in st.rules:
+        network.delete_rule(rule)
+    st.rules = wanted
+    st.save()
+    filters = [r for r in wanted if r[0] == "filter"]
+    for rule in reversed(filters):
+        network.insert_rule(rule, 1)
+    for rule in wanted:
+        if rule[0] != "filter":
+            network.insert_rule(rule, 1)
+
+
+def _ensure_proxy(st: LabState) -> None:
+    if st.proxy is not None and st.proxy.alive():
+        return
+    address = str(st.spec.primary.host_address)
+    log = (st.dir / "aptproxy.log").open("ab")
+    argv = [sys.executable, "-m", "halab.lab.aptproxy", address, str(PORT),
+            str(cache_dir() / "apt-pool")]  # fmt: skip
+    child = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+    )
+    log.close()
+    st.proxy = Proc.of(child.pid)
+    st.save()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection((address, PORT), timeout=1).close()
+            return
+        except OSError:
+            if child.poll() is not None or time.monotonic() > deadline:
+                tail = (st.dir / "aptproxy.log").read_text()[-400:]
+                raise LabError(f"apt proxy on {address}:{PORT} did not start: {tail}") from None
+            time.sleep(0.05)
+
+
+def _write_known_hosts(st: LabState) -> None:
+    keys = {}
+    for ns in st.nodes.values():
+        pub = ns.root(st.name) / "etc/ssh/ssh_host_ed25519_key.pub"
+        if pub.exists():
+            keys[ns.name] = " ".join(pub.read_text().split()[:2])
+    ssh.write_known_hosts(st, keys)
+
+
+def _wait_all(st: LabState, nodes: list[str]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        for future in [pool.submit(ssh.wait_ssh, st, name) for name in nodes]:
+            future.result()
+
+
+def teardown(st: LabState) -> None:
+    """Remove everything recorded in `st` that still exists; raise if something stays."""
+    problems: list[str] = []
+    ssh.close_masters(st)
+    procs = [p for ns in st.nodes.values() for p in (ns.leader, ns.nspawn) if p]
+    if st.proxy:
+        procs.append(st.proxy)
+    for proc in procs:
+        proc.kill()
+    if not wait_gone(procs, timeout=15):
+        problems.append(f"processes still alive: {[p.pid for p in procs if p.alive()]}")
+    for ns in st.nodes.values():
+        ns.leader = ns.nspawn = None
+        if ns.mounted:
+            try:
+                node.unmount(st, ns)
+            except LabError as exc:
+                problems.append(str(exc))
+        network.delete_netns(ns.netns)
+        for veth in ns.veths:
+            network.delete_link(veth)
+    for bridge in st.bridges:
+        network.delete_link(bridge)
+    for rule in st.rules:
+        try:
+            network.delete_rule(rule)
+        except LabError as exc:
+            problems.append(str(exc))
+    st.proxy = None
+    mounts = node.mounts_under(st.dir)
+    if mounts:
+        problems.append(f"still mounted: {', '.join(mounts)}")
+    if problems:
+        st.save()
+        raise LabError(f"lab {st.name}: teardown incomplete: " + "; ".join(problems))
+    shutil.rmtree(st.dir, ignore_errors=True)
+    mark = state.labs_dir() / IP_FORWARD_MARK
+    if mark.exists() and not state.lab_names():
+        network.set_ip_forward(False)
+        mark.unlink()
+
+
+def down(name: str) -> bool:
+    """Remove lab `name`; False if there was no such lab."""
+    with state.locked(name):
+        st = state.load(name)
+        if st is None:
+            return False
+        teardown(st)
+        return True
+
+
+def require(name: str) -> LabState:
+    st = state.load(name)
+    if st is None:
+        raise LabInputError(f"no lab named {name!r} is up (see `halab lab list`)")
+    return st
+
+
+def crash(name: str, node_name: str) -> None:
+    with state.locked(name):
+        st = require(name)
+        st.spec.node(node_name)
+        ns = st.nodes[node_name]
+        if not node.running(ns):
+            raise LabInputError(f"{node_name} is not running")
+        node.power_off(ns)
+        st.save()
+
+
+def cut(name: str, node_name: str, link: int) -> None:
+    with state.locked(name):
+        st = require(name)
+        st.spec.node(node_name)
+        veths = st.nodes[node_name].veths
+        if not 0 <= link < len(veths):
+            raise LabInputError(f"--link {link}: {node_name} has links 0..{len(veths) - 1}")
+        network.set_link(veths[link], up=False)
+
+
+def restore(name: str, node_name: str) -> None:
+    """Plug every cable of the node back in; boot it again if it was crashed."""
+    with state.locked(name):
+        st = require(name)
+        st.spec.node(node_name)
+        ns = st.nodes[node_name]
+        for veth in ns.veths:
+            if network.link_exists(veth):
+                network.set_link(veth, up=True)
+        if not node.running(ns):
+            node.power_off(ns)
+            _plumb(st, ns, network.uplink_mtu())
+            node.boot(st, ns)
+            ssh.wait_ssh(st, node_name)
+
+
+def status(name: str) -> dict[str, Any]:
+    st = require(name)
+    nodes = {}
+    for nspec in st.spec.nodes:
+        ns = st.nodes.get(nspec.name)
+        nodes[nspec.name] = {
+            "state": "running" if ns and node.running(ns) else "down",
+            "addresses": {k: str(v) for k, v in nspec.addresses.items()},
+            "links": {
+                st.spec.networks[i].name: "up" if network.link_is_up(v) else "cut"
+                for i, v in enumerate(ns.veths if ns else [])
+            },
+            "pid": ns.nspawn.pid if ns and ns.nspawn else None,
+        }
+    return {"name": st.name, "source": st.source, "nodes": nodes}
+
+
+def inventory_overrides(lab_name: str) -> dict[str, dict[str, Any]] | None:
+    """Ansible connection variables per node of a running lab, or None if it is not up."""
+    st = state.load(lab_name)
+    if st is None or not any(node.running(ns) for ns in st.nodes.values()):
+        return None
+    common = " ".join(ssh.common_options(st))
+    return {
+        n.name: {
+            "ansible_host": str(n.addresses[st.spec.primary.name]),
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(st.key),
+            "ansible_ssh_common_args": common,
+        }
+        for n in st.spec.nodes
+    }

@@ -1,0 +1,152 @@
+"""Host networking of a lab: bridges, network namespaces, veth pairs, NAT and forward rules."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+
+from halab.lab import names
+from halab.lab.proc import run
+from halab.lab.spec import LabSpec
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+# Ports a node may reach outside the lab: DNS, and apt over http/https.
+OUTBOUND_PORTS = {"udp": "53", "tcp": "53,80,443"}
+
+
+def uplink_mtu() -> int:
+    """MTU of the host's default-route device (NATed packets must fit it), at most 1500."""
+    routes = json.loads(run(["ip", "-j", "route", "show", "default"]).stdout or "[]")
+    for route in routes:
+        mtu_file = Path("/sys/class/net") / route.get("dev", "") / "mtu"
+        if route.get("dev") and mtu_file.exists():
+            return min(1500, int(mtu_file.read_text()))
+    return 1500
+
+
+def host_networks() -> list[IPv4Network]:
+    """Subnets of every IPv4 address configured on the host (to avoid clashes)."""
+    links = json.loads(run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]")
+    return [
+        IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
+        for link in links
+        for a in link.get("addr_info", [])
+        if a.get("family") == "inet"
+    ]
+
+
+def link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def netns_exists(ns: str) -> bool:
+    return Path("/run/netns", ns).exists()
+
+
+def create_bridge(name: str, address: IPv4Interface, mtu: int) -> None:
+    run(["ip", "link", "add", name, "mtu", str(mtu), "type", "bridge"])
+    run(["ip", "addr", "add", str(address), "dev", name])
+    run(["ip", "link", "set", name, "up"])
+
+
+def create_netns(ns: str) -> None:
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+
+
+def add_veth(
+    host_side: str, ns: str, inner: str, bridge: str, address: IPv4Interface, mtu: int
+) -> None:
+    """veth `host_side` on `bridge` <-> `inner` (with `address`) inside namespace `ns`."""
+    run(["ip", "link", "add", host_side, "mtu", str(mtu), "type", "veth",
+         "peer", "name", inner, "mtu", str(mtu), "netns", ns])  # fmt: skip
+    run(["ip", "link", "set", host_side, "master", bridge, "up"])
+    run(["ip", "-n", ns, "addr", "add", str(address), "dev", inner])
+    run(["ip", "-n", ns, "link", "set", inner, "up"])
+
+
+def replace_default_route(ns: str, gateway: str) -> None:
+    run(["ip", "-n", ns, "route", "replace", "default", "via", gateway])
+
+
+def set_link(name: str, up: bool) -> None:
+    run(["ip", "link", "set", name, "up" if up else "down"])
+
+
+def link_is_up(name: str) -> bool:
+    flags = Path("/sys/class/net", name, "flags")
+    return flags.exists() and int(flags.read_text(), 16) & 0x1 == 1
+
+
+def delete_link(name: str) -> None:
+    if link_exists(name):
+        run(["ip", "link", "del", name], check=False)
+
+
+def delete_netns(ns: str) -> None:
+    if netns_exists(ns):
+        run(["ip", "netns", "del", ns], check=False)
+
+
+def lab_rules(spec: LabSpec) -> list[list[str]]:
+    """iptables rules of a lab as [table, chain, match...], in the order they should apply.
+
+    NAT (MASQUERADE) only for the primary subnet; leaving the lab is allowed for DNS and
+    80/443 only (apt), answers come back as ESTABLISHED; traffic within one bridge passes.
+    """
+    tag = ["-m", "comment", "--comment", names.comment(spec.name)]
+    primary = names.bridge(spec.name, 0)
+    rules = [["nat", "POSTROUTING", "-s", str(spec.primary.subnet), "!", "-o", primary,
+              "-j", "MASQUERADE", *tag]]  # fmt: skip
+    for link in range(len(spec.networks)):
+        br = names.bridge(spec.name, link)
+        rules.append(["filter", "FORWARD", "-i", br, "-o", br, "-j", "ACCEPT", *tag])
+    for proto, ports in OUTBOUND_PORTS.items():
+        rules.append(["filter", "FORWARD", "-i", primary, "!", "-o", primary, "-p", proto,
+                      "-m", "multiport", "--dports", ports, "-j", "ACCEPT", *tag])  # fmt: skip
+    rules.append(["filter", "FORWARD", "-o", primary, "!", "-i", primary, "-m", "conntrack",
+                  "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT", *tag])  # fmt: skip
+    for link in range(len(spec.networks)):
+        br = names.bridge(spec.name, link)
+        rules.append(["filter", "FORWARD", "-i", br, "!", "-o", br, "-j", "DROP", *tag])
+        rules.append(["filter", "FORWARD", "-o", br, "!", "-i", br, "-j", "DROP", *tag])
+    return rules
+
+
+def insert_rule(rule: list[str], position: int) -> None:
+    """Insert at `position` of the chain (FORWARD) or append (nat), so lab rules keep order."""
+    table, chain, *match = rule
+    if table == "filter":
+        run(["iptables", "-w", "-t", table, "-I", chain, str(position), *match])
+    else:
+        run(["iptables", "-w", "-t", table, "-A", chain, *match])
+
+
+def rule_exists(rule: list[str]) -> bool:
+    table, chain, *match = rule
+    return run(["iptables", "-w", "-t", table, "-C", chain, *match], check=False).returncode == 0
+
+
+def delete_rule(rule: list[str]) -> None:
+    table, chain, *match = rule
+    while rule_exists(rule):
+        run(["iptables", "-w", "-t", table, "-D", chain, *match])
+
+
+def rules_tagged(lab: str) -> list[str]:
+    """Lines of `iptables -S` (filter and nat) carrying the lab's comment: for leak checks."""
+    tag = names.comment(lab)
+    lines = []
+    for table in ("filter", "nat"):
+        out = run(["iptables", "-w", "-t", table, "-S"]).stdout
+        lines += [line for line in out.splitlines() if tag in line]
+    return lines
+
+
+def ip_forward_enabled() -> bool:
+    return IP_FORWARD.read_text().strip() == "1"
+
+
+def set_ip_forward(enabled: bool) -> None:
+    IP_FORWARD.write_text("1\n" if enabled else "0\n")

@@ -1,0 +1,158 @@
+"""One lab node: an overlayfs root over the base image, booted by systemd-nspawn in its netns."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from halab.lab import names
+from halab.lab.aptproxy import PORT
+from halab.lab.errors import LabError
+from halab.lab.proc import run
+from halab.lab.procs import Proc, children, wait_gone
+from halab.lab.state import LabState, NodeState
+
+HOST_RESOLV = Path("/etc/resolv.conf")
+STUB_RESOLVERS = ("127.0.0.53", "127.0.0.54")
+
+
+def mount_root(state: LabState, node: NodeState, image: Path) -> None:
+    base = node.dir(state.name)
+    for sub in ("upper", "work", "root"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    if not is_mounted(node.root(state.name)):
+        node.mounted = True
+        state.save()
+        opts = f"lowerdir={image},upperdir={base / 'upper'},workdir={base / 'work'}"
+        run(["mount", "-t", "overlay", "halab-lab", "-o", opts, str(node.root(state.name))])
+
+
+def is_mounted(path: Path) -> bool:
+    target = str(path)
+    with open("/proc/self/mountinfo") as info:
+        return any(line.split()[4] == target for line in info)
+
+
+def mounts_under(path: Path) -> list[str]:
+    prefix = str(path) + "/"
+    with open("/proc/self/mountinfo") as info:
+        return [line.split()[4] for line in info if line.split()[4].startswith(prefix)]
+
+
+def write_identity(state: LabState, node: NodeState) -> str:
+    """Hostname, /etc/hosts, DNS, machine id, root's key, apt proxy, a fresh host key.
+
+    Returns the node's public host key line ("ssh-ed25519 AAAA...").
+    """
+    root = node.root(state.name)
+    spec = state.spec
+    primary = spec.primary
+    _put(root / "etc/hostname", f"{node.name}\n")
+    hosts = "".join(
+        f"{n.addresses[primary.name]}\t{n.name}\n" for n in spec.nodes
+    )
+    _put(root / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{hosts}")
+    _put(root / "etc/resolv.conf", host_resolv_conf())
+    _put(root / "etc/machine-id", secrets.token_hex(16) + "\n")
+    _put(
+        root / "etc/apt/apt.conf.d/01halab-proxy",
+        f'Acquire::http::Proxy "http://{primary.host_address}:{PORT}";\n'
+        'Acquire::https::Proxy "DIRECT";\n',
+    )
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _put(ssh_dir / "authorized_keys", state.key.with_suffix(".pub").read_text(), mode=0o600)
+    host_key = root / "etc/ssh/ssh_host_ed25519_key"
+    if not host_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}",
+             "-f", str(host_key)])  # fmt: skip
+    return " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
+
+
+def host_resolv_conf() -> str:
+    """The host's resolver config; a local stub resolver is unreachable from a node."""
+    text = HOST_RESOLV.read_text() if HOST_RESOLV.exists() else ""
+    if any(stub in text for stub in STUB_RESOLVERS):
+        upstream = Path("/run/systemd/resolve/resolv.conf")
+        if upstream.exists():
+            return upstream.read_text()
+    return text
+
+
+def _put(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def boot(state: LabState, node: NodeState) -> None:
+    """Start nspawn in the node's namespace; record nspawn's and the container init's PIDs."""
+    log = (node.dir(state.name) / "nspawn.log").open("ab")
+    argv = [
+        "systemd-nspawn", "--quiet", "-D", str(node.root(state.name)), "--boot",
+        "--register=no", "--keep-unit", "--console=passive",
+        f"--network-namespace-path=/run/netns/{node.netns}",
+        "-M", names.machine(state.name, node.name), f"--hostname={node.name}",
+        "--capability=CAP_NET_ADMIN", "--resolv-conf=off", "--link-journal=no",
+        "--timezone=off",
+    ]  # fmt: skip
+    child = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+    )
+    log.close()
+    node.nspawn = Proc.of(child.pid)
+    state.save()
+    deadline = time.monotonic() + 15
+    while node.leader is None:
+        kids = children(child.pid)
+        if kids:
+            node.leader = Proc.of(kids[0])
+        elif child.poll() is not None:
+            tail = (node.dir(state.name) / "nspawn.log").read_text()[-600:]
+            raise LabError(f"{node.name}: systemd-nspawn exited ({child.returncode}): {tail}")
+        elif time.monotonic() > deadline:
+            raise LabError(f"{node.name}: systemd-nspawn started no container within 15 s")
+        else:
+            time.sleep(0.02)
+    state.save()
+
+
+def running(node: NodeState) -> bool:
+    return bool(node.leader and node.leader.alive() and node.nspawn and node.nspawn.alive())
+
+
+def power_off(node: NodeState) -> None:
+    """Hard power-off: SIGKILL the container's PID 1 (its whole PID namespace dies) and nspawn.
+
+    Killing nspawn alone is not enough: its container keeps running as an orphan.
+    """
+    procs = [p for p in (node.leader, node.nspawn) if p is not None]
+    for proc in procs:
+        proc.kill()
+    if not wait_gone(procs, timeout=15):
+        raise LabError(f"{node.name}: processes {[p.pid for p in procs]} survive SIGKILL")
+    node.leader = node.nspawn = None
+
+
+def unmount(state: LabState, node: NodeState) -> None:
+    root = node.root(state.name)
+    for attempt in range(20):
+        if not is_mounted(root):
+            break
+        run(["umount", str(root)], check=False)
+        if attempt:
+            time.sleep(0.1)
+    else:
+        run(["umount", "--lazy", str(root)])
+    node.mounted = False
+
+
+def remove_files(state: LabState, node: NodeState) -> None:
+    if mounts_under(node.dir(state.name)):
+        raise LabError(f"{node.name}: refusing to delete {node.dir(state.name)}: still mounted")
+    shutil.rmtree(node.dir(state.name), ignore_errors=True)

@@ -1,0 +1,26 @@
+"""Running host commands with errors that name the command."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+
+from halab.lab.errors import LabError
+
+
+def run(
+    argv: Sequence[str], *, check: bool = True, timeout: float | None = 120, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv`, capture its output; raise LabError (with stderr) on failure if `check`."""
+    try:
+        result = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, input=input
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"{argv[0]}: command not found") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"`{' '.join(argv)}` timed out after {timeout} s") from exc
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        raise LabError(f"`{' '.join(argv)}` failed ({result.returncode}): {detail}")
+    return result

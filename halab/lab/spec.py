@@ -1,0 +1,217 @@
+"""What a lab is made of: networks and nodes, from a cluster file or generated.
+
+Everything else in `halab.lab` works on `LabSpec` only; `lab_spec_from_cluster` is the one
+place that knows the cluster model (duck-typed: name, networks, nodes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from halab.lab.errors import LabInputError
+
+LAB_RANGE = IPv4Network("198.18.0.0/15")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One lab network: a bridge on the host; `host_address` is the host's side of it."""
+
+    name: str
+    subnet: IPv4Network
+    interface: str
+    host_address: IPv4Address
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: its hostname and its address on each network (by network name)."""
+
+    name: str
+    addresses: dict[str, IPv4Address]
+    roles: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """A whole lab. The first network is primary: default route, SSH, NAT, /etc/hosts."""
+
+    name: str
+    networks: list[NetSpec]
+    nodes: list[NodeSpec]
+
+    @property
+    def primary(self) -> NetSpec:
+        return self.networks[0]
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes)
+        raise LabInputError(f"lab {self.name!r} has no node {name!r} (nodes: {known})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "networks": [
+                {
+                    "name": n.name,
+                    "subnet": str(n.subnet),
+                    "interface": n.interface,
+                    "host_address": str(n.host_address),
+                }
+                for n in self.networks
+            ],
+            "nodes": [
+                {
+                    "name": n.name,
+                    "addresses": {k: str(v) for k, v in n.addresses.items()},
+                    "roles": list(n.roles),
+                }
+                for n in self.nodes
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabSpec:
+        return cls(
+            name=data["name"],
+            networks=[
+                NetSpec(
+                    n["name"],
+                    IPv4Network(n["subnet"]),
+                    n["interface"],
+                    IPv4Address(n["host_address"]),
+                )
+                for n in data["networks"]
+            ],
+            nodes=[
+                NodeSpec(
+                    n["name"],
+                    {k: IPv4Address(v) for k, v in n["addresses"].items()},
+                    tuple(n["roles"]),
+                )
+                for n in data["nodes"]
+            ],
+        )
+
+
+def check_lab_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise LabInputError(
+            f"lab name {name!r} is invalid: use 1-31 of a-z, 0-9 and '-', starting with a letter"
+        )
+    return name
+
+
+def lab_spec_from_cluster(cluster: Any, name: str | None = None) -> LabSpec:
+    """Build and validate the LabSpec of a cluster model object (`halab.model.Cluster`)."""
+    networks = []
+    for i, net in enumerate(cluster.networks):
+        subnet = IPv4Network(net.subnet)
+        _check_subnet(f"networks[{i}].subnet", subnet)
+        gateway = getattr(net, "gateway", None)
+        if gateway is not None:
+            gateway = IPv4Address(gateway)
+            _check_in(f"networks[{i}].gateway", gateway, subnet)
+        host = gateway if gateway is not None else next(subnet.hosts())
+        networks.append(NetSpec(net.name, subnet, net.interface, host))
+    nodes = [
+        NodeSpec(
+            node.name,
+            {net: IPv4Address(addr) for net, addr in node.addresses.items()},
+            tuple(getattr(node, "roles", ()) or ()),
+        )
+        for node in cluster.nodes
+    ]
+    spec = LabSpec(check_lab_name(name or cluster.name), networks, nodes)
+    validate(spec)
+    return spec
+
+
+def generic_spec(name: str, count: int, subnet: IPv4Network) -> LabSpec:
+    """`count` nodes node1..N on one network `lab` (eth0); the host takes the first address."""
+    if not 1 <= count <= 50:
+        raise LabInputError(f"--nodes: {count} is out of range (1-50)")
+    hosts = subnet.hosts()
+    net = NetSpec("lab", subnet, "eth0", next(hosts))
+    nodes = [NodeSpec(f"node{i}", {"lab": next(hosts)}) for i in range(1, count + 1)]
+    spec = LabSpec(check_lab_name(name), [net], nodes)
+    validate(spec)
+    return spec
+
+
+def _check_subnet(field_name: str, subnet: IPv4Network) -> None:
+    if not subnet.subnet_of(LAB_RANGE):
+        raise LabInputError(
+            f"{field_name}: {subnet} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}"
+        )
+    if subnet.prefixlen > 29:
+        raise LabInputError(f"{field_name}: {subnet} is too small for a lab (at most /29)")
+
+
+def _check_in(field_name: str, address: IPv4Address, subnet: IPv4Network) -> None:
+    if address not in LAB_RANGE:
+        raise LabInputError(
+            f"{field_name}: {address} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}"
+        )
+    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        raise LabInputError(f"{field_name}: {address} is not a host address of {subnet}")
+
+
+def validate(spec: LabSpec) -> None:
+    """Raise LabInputError naming the offending field if the lab cannot be built."""
+    if not spec.networks:
+        raise LabInputError("networks: a lab needs at least one network")
+    if not spec.nodes:
+        raise LabInputError("nodes: a lab needs at least one node")
+    for i, net in enumerate(spec.networks):
+        _check_subnet(f"networks[{i}].subnet", net.subnet)
+        _check_in(f"networks[{i}].gateway", net.host_address, net.subnet)
+        if not IFNAME_RE.match(net.interface):
+            raise LabInputError(
+                f"networks[{i}].interface: {net.interface!r} is not a valid interface name"
+            )
+        for j, other in enumerate(spec.networks[:i]):
+            if net.subnet.overlaps(other.subnet):
+                raise LabInputError(
+                    f"networks[{i}].subnet: {net.subnet} overlaps networks[{j}] ({other.subnet})"
+                )
+            if net.interface == other.interface:
+                raise LabInputError(
+                    f"networks[{i}].interface: {net.interface} is also used by networks[{j}]"
+                )
+    by_net = {net.name: net for net in spec.networks}
+    seen_names: set[str] = set()
+    seen_addrs: dict[IPv4Address, str] = {}
+    for j, node in enumerate(spec.nodes):
+        if not HOSTNAME_RE.match(node.name):
+            raise LabInputError(f"nodes[{j}].name: {node.name!r} is not a valid hostname")
+        if node.name in seen_names:
+            raise LabInputError(f"nodes[{j}].name: {node.name!r} appears twice")
+        seen_names.add(node.name)
+        if spec.primary.name not in node.addresses:
+            raise LabInputError(
+                f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}"
+            )
+        for net_name, addr in node.addresses.items():
+            where = f"nodes[{j}].addresses.{net_name}"
+            if net_name not in by_net:
+                raise LabInputError(f"{where}: there is no network {net_name!r}")
+            net = by_net[net_name]
+            _check_in(where, addr, net.subnet)
+            if addr == net.host_address:
+                raise LabInputError(
+                    f"{where}: {addr} is the host side (gateway) of network {net_name!r}; "
+                    "give the node another address or set the network's gateway"
+                )
+            if addr in seen_addrs:
+                raise LabInputError(f"{where}: {addr} is also used by {seen_addrs[addr]}")
+            seen_addrs[addr] = where

@@ -1,0 +1,446 @@
+"""The cluster model: one YAML file describing nodes, networks and every HA layer.
+
+Schema-level rules (types, required fields, unknown keys, ranges) live here as pydantic
+models; rules that relate several fields to each other live in `halab.semantics`.
+`load_cluster` runs both and raises `InvalidInput` with every problem found.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+
+from .yamlsource import VaultValue
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+HOSTNAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Hostname = Annotated[str, Field(pattern=HOSTNAME_PATTERN)]
+Scalar = str | int | float | bool
+Score = Annotated[int, Field(ge=-1000000, le=1000000)] | Literal["INFINITY", "-INFINITY", "+INFINITY"]
+NodeRole = Literal["member", "director", "realserver", "arbitrator"]
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class EnvSecret(Strict):
+    """A secret read from an environment variable of the machine running halab/Ansible."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class FileSecret(Strict):
+    """A secret read from a file on the machine running halab/Ansible (first line)."""
+
+    file: str
+
+
+def _vault_value(value: Any) -> VaultValue:
+    if isinstance(value, VaultValue):
+        return value
+    raise ValueError("not an !vault value")
+
+
+Vault = Annotated[
+    VaultValue,
+    PlainValidator(_vault_value),
+    WithJsonSchema({"type": "string", "description": "an Ansible Vault value (!vault |)"}),
+]
+Secret = EnvSecret | FileSecret | Vault | str
+"""Where a secret comes from. A plain string is only allowed with allow_plaintext_secrets."""
+
+
+class Network(Strict):
+    """A layer-2 segment the nodes share (client traffic, heartbeat, replication)."""
+
+    name: Name
+    subnet: IPv4Network
+    interface: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,15}$",
+        description="interface name on the nodes; default eth<position>",
+    )
+    gateway: IPv4Address | None = None
+
+
+class Connection(Strict):
+    """How Ansible reaches a node, when not at its first address as root over SSH."""
+
+    host: str | None = None
+    user: str = "root"
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+class Node(Strict):
+    """One host. Its roles say what halab installs there."""
+
+    name: Hostname
+    roles: list[NodeRole] = Field(default_factory=lambda: ["member"], min_length=1)
+    id: Annotated[int, Field(ge=1, le=65535)] | None = None
+    addresses: dict[str, IPv4Address] = Field(min_length=1)
+    connection: Connection = Field(default_factory=Connection)
+
+
+class Crypto(Strict):
+    cipher: Literal["aes256", "aes192", "aes128", "none"] = "aes256"
+    hash: Literal["sha512", "sha384", "sha256", "sha1", "md5", "none"] = "sha256"
+
+
+class Quorum(Strict):
+    two_node: bool | None = Field(default=None, description="default: true for exactly 2 members without qdevice")
+    wait_for_all: bool | None = None
+    last_man_standing: bool = False
+    auto_tie_breaker: bool = False
+
+
+class QDevice(Strict):
+    host: Hostname = Field(description="a node with role arbitrator running corosync-qnetd")
+    algorithm: Literal["ffsplit", "lms"] = "ffsplit"
+    tie_breaker: Literal["lowest", "highest"] | Annotated[int, Field(ge=1)] = "lowest"
+    port: Annotated[int, Field(ge=1, le=65535)] = 5403
+    tls: Literal["on", "off", "required"] = "on"
+    network: Name | None = Field(default=None, description="network to reach qnetd; default first link")
+
+
+class Corosync(Strict):
+    links: list[Name] | None = Field(default=None, description="networks carrying heartbeat, link 0 first")
+    transport: Literal["knet", "udpu", "udp"] = "knet"
+    link_mode: Literal["passive", "active", "rr"] = "passive"
+    crypto: Crypto = Field(default_factory=Crypto)
+    token: Annotated[int, Field(ge=100, le=120000)] = 3000
+    consensus: Annotated[int, Field(ge=100, le=240000)] | None = None
+    join: Annotated[int, Field(ge=10, le=10000)] | None = None
+    quorum: Quorum = Field(default_factory=Quorum)
+    qdevice: QDevice | None = None
+
+
+class Pacemaker(Strict):
+    properties: dict[str, Scalar] = Field(default_factory=dict)
+    resource_defaults: dict[str, Scalar] = Field(
+        default_factory=lambda: {"resource-stickiness": 100}
+    )
+    op_defaults: dict[str, Scalar] = Field(default_factory=dict)
+    hacluster_password: Secret | None = None
+
+
+class FenceDevice(Strict):
+    name: Name
+    agent: Annotated[str, Field(pattern=r"^fence_[a-z0-9_]+$")]
+    targets: list[Hostname] = Field(min_length=1, description="nodes this device can fence")
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    password: Secret | None = Field(default=None, description="passed as the agent's password")
+    monitor_interval: str = "60s"
+
+
+class Fencing(Strict):
+    devices: list[FenceDevice] = Field(min_length=1)
+
+
+class Operation(Strict):
+    name: Literal["monitor", "start", "stop", "promote", "demote", "notify", "migrate_to",
+                  "migrate_from", "reload"]
+    interval: str = "0s"
+    timeout: str | None = None
+    role: Literal["Promoted", "Unpromoted", "Started", "Stopped"] | None = None
+    params: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class _Resource(Strict):
+    name: Name
+    meta: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class IpResource(_Resource):
+    """A floating IP (ocf:heartbeat:IPaddr2)."""
+
+    type: Literal["ip"]
+    address: IPv4Address
+    network: Name | None = Field(default=None, description="default: the network whose subnet holds the address")
+    monitor_interval: str = "10s"
+
+
+class ApacheResource(_Resource):
+    """Apache managed by Pacemaker (ocf:heartbeat:apache), configured from `apache:`."""
+
+    type: Literal["apache"]
+    monitor_interval: str = "10s"
+
+
+class FilesystemResource(_Resource):
+    """A filesystem mounted by Pacemaker (ocf:heartbeat:Filesystem), on DRBD or a device."""
+
+    type: Literal["filesystem"]
+    drbd: Name | None = None
+    device: str | None = None
+    directory: Annotated[str, Field(pattern=r"^/")]
+    fstype: Literal["ext4", "xfs", "ext3"] = "ext4"
+    options: str | None = None
+    monitor_interval: str = "20s"
+
+
+class PrimitiveResource(_Resource):
+    """Any resource agent, passed through: `class:provider:type` or `class:type`."""
+
+    type: Literal["primitive"]
+    agent: Annotated[str, Field(pattern=r"^(ocf:[A-Za-z0-9_.-]+|systemd|lsb|service|stonith):[A-Za-z0-9_.@-]+$")]
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    operations: list[Operation] = Field(default_factory=list)
+
+
+class GroupResource(_Resource):
+    """Resources started in order on one node, stopped in reverse."""
+
+    type: Literal["group"]
+    members: list[Name] = Field(min_length=1)
+
+
+class CloneResource(_Resource):
+    """A resource (or group) running on several nodes; promotable for Promoted/Unpromoted."""
+
+    type: Literal["clone"]
+    resource: Name
+    promotable: bool = False
+
+
+Resource = Annotated[
+    IpResource | ApacheResource | FilesystemResource | PrimitiveResource | GroupResource | CloneResource,
+    Field(discriminator="type"),
+]
+PRIMITIVE_TYPES = (IpResource, ApacheResource, FilesystemResource, PrimitiveResource)
+
+ResourceRole = Literal["Promoted", "Unpromoted", "Started"]
+
+
+class Location(Strict):
+    resource: Name
+    node: Hostname
+    score: Score = 100
+    role: ResourceRole | None = None
+
+
+class Colocation(Strict):
+    resource: Name
+    with_: Name = Field(alias="with")
+    score: Score = "INFINITY"
+    role: ResourceRole | None = None
+    with_role: ResourceRole | None = None
+
+
+class Order(Strict):
+    first: Name
+    then: Name
+    kind: Literal["Mandatory", "Optional", "Serialize"] = "Mandatory"
+    first_action: Literal["start", "promote", "demote", "stop"] = "start"
+    then_action: Literal["start", "promote", "demote", "stop"] = "start"
+    symmetrical: bool = True
+
+
+class Constraints(Strict):
+    location: list[Location] = Field(default_factory=list)
+    colocation: list[Colocation] = Field(default_factory=list)
+    order: list[Order] = Field(default_factory=list)
+
+
+class DrbdResource(Strict):
+    name: Name
+    port: Annotated[int, Field(ge=1024, le=65535)] = 7789
+    minor: Annotated[int, Field(ge=0, le=1048575)] | None = Field(default=None, description="default: position")
+    disk: str | None = Field(default=None, description="backing disk on every node")
+    disks: dict[Hostname, str] = Field(default_factory=dict, description="per-node backing disks")
+    nodes: list[Hostname] | None = Field(default=None, description="default: all members")
+    network: Name | None = Field(default=None, description="replication network; default first corosync link")
+    protocol: Literal["A", "B", "C"] = "C"
+    initial_sync: Literal["full", "skip"] = "full"
+    allow_existing_filesystem: bool = False
+    resync_rate: str | None = None
+
+
+class Drbd(Strict):
+    version: Literal["auto", "8.4", "9"] = "auto"
+    resources: list[DrbdResource] = Field(min_length=1)
+
+
+class VrrpScript(Strict):
+    name: Name
+    script: str
+    interval: Annotated[int, Field(ge=1)] = 2
+    weight: Annotated[int, Field(ge=-253, le=253)] = 0
+    rise: Annotated[int, Field(ge=1)] = 2
+    fall: Annotated[int, Field(ge=1)] = 2
+
+
+class VrrpInstance(Strict):
+    name: Name
+    router_id: Annotated[int, Field(ge=1, le=255)]
+    network: Name
+    vips: list[IPv4Address] = Field(min_length=1)
+    priorities: dict[Hostname, Annotated[int, Field(ge=1, le=254)]] | None = Field(
+        default=None, description="default: directors in file order get 150, 100, 50..."
+    )
+    advert_int: Annotated[float, Field(gt=0, le=255)] = 1
+    preempt: bool = True
+    preempt_delay: Annotated[int, Field(ge=0, le=1000)] | None = None
+    unicast: bool = False
+    auth_pass: Secret | None = None
+    track_scripts: list[Name] = Field(default_factory=list)
+    notify: str | None = None
+    garp_master_delay: Annotated[int, Field(ge=0, le=255)] | None = None
+
+
+class SyncGroup(Strict):
+    name: Name
+    instances: list[Name] = Field(min_length=2)
+
+
+class Vrrp(Strict):
+    instances: list[VrrpInstance] = Field(min_length=1)
+    scripts: list[VrrpScript] = Field(default_factory=list)
+    sync_groups: list[SyncGroup] = Field(default_factory=list)
+
+
+class HealthCheck(Strict):
+    type: Literal["HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK"] = "HTTP_GET"
+    path: Annotated[str, Field(pattern=r"^/")] = "/healthz"
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+    script: str | None = Field(default=None, description="MISC_CHECK only")
+    connect_timeout: Annotated[int, Field(ge=1)] = 3
+    retry: Annotated[int, Field(ge=0)] = 2
+    delay_before_retry: Annotated[int, Field(ge=0)] = 2
+
+
+class RealServer(Strict):
+    node: Hostname
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    weight: Annotated[int, Field(ge=0, le=65535)] = 1
+
+
+class SorryServer(Strict):
+    address: IPv4Address
+    port: Annotated[int, Field(ge=1, le=65535)]
+
+
+class VirtualServer(Strict):
+    name: Name
+    vip: IPv4Address
+    port: Annotated[int, Field(ge=1, le=65535)] = 80
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    scheduler: Literal["rr", "wrr", "lc", "wlc", "sh"] = "wrr"
+    method: Literal["DR", "NAT", "TUN"] = "DR"
+    persistence_timeout: Annotated[int, Field(ge=1)] | None = None
+    quorum: Annotated[int, Field(ge=1)] = 1
+    delay_loop: Annotated[int, Field(ge=1)] = 6
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    sorry_server: SorryServer | None = None
+    real_servers: list[RealServer] | None = Field(default=None, description="default: every realserver node")
+
+
+class Lvs(Strict):
+    virtual_servers: list[VirtualServer] = Field(min_length=1)
+
+
+class Apache(Strict):
+    port: Annotated[int, Field(ge=1, le=65535)] = 80
+    document_root: Annotated[str, Field(pattern=r"^/")] = "/var/www/html"
+    status_path: Annotated[str, Field(pattern=r"^/")] = "/server-status"
+    health_path: Annotated[str, Field(pattern=r"^/")] = "/healthz"
+    index_content: str | None = Field(default=None, description="default: a page naming the node")
+
+
+class Cluster(Strict):
+    """The whole file."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+    allow_plaintext_secrets: bool = False
+    networks: list[Network] = Field(min_length=1)
+    nodes: list[Node] = Field(min_length=1)
+    corosync: Corosync = Field(default_factory=Corosync)
+    pacemaker: Pacemaker = Field(default_factory=Pacemaker)
+    fencing: Literal["disabled"] | Fencing | None = None
+    resources: list[Resource] = Field(default_factory=list)
+    constraints: Constraints = Field(default_factory=Constraints)
+    drbd: Drbd | None = None
+    vrrp: Vrrp | None = None
+    lvs: Lvs | None = None
+    apache: Apache = Field(default_factory=Apache)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Cluster:
+        for index, network in enumerate(self.networks):
+            if network.interface is None:
+                network.interface = f"eth{index}"
+        return self
+
+    # Derived views used by the inventory, the lab and the checks.
+    def nodes_with(self, role: NodeRole) -> list[Node]:
+        return [node for node in self.nodes if role in node.roles]
+
+    @property
+    def members(self) -> list[Node]:
+        return self.nodes_with("member")
+
+    def node(self, name: str) -> Node:
+        return next(node for node in self.nodes if node.name == name)
+
+    def network(self, name: str) -> Network:
+        return next(net for net in self.networks if net.name == name)
+
+    def network_of(self, address: IPv4Address) -> Network | None:
+        return next((net for net in self.networks if address in net.subnet), None)
+
+    @property
+    def link_networks(self) -> list[Network]:
+        names = self.corosync.links or [self.networks[0].name]
+        return [self.network(name) for name in names]
+
+    def node_ids(self) -> dict[str, int]:
+        """Corosync node ids: explicit ones kept, others numbered after the highest taken."""
+        taken = {node.id for node in self.members if node.id is not None}
+        ids, candidate = {}, 1
+        for node in self.members:
+            if node.id is not None:
+                ids[node.name] = node.id
+                continue
+            while candidate in taken:
+                candidate += 1
+            ids[node.name] = candidate
+            taken.add(candidate)
+        return ids
+
+    @property
+    def two_node(self) -> bool:
+        quorum = self.corosync.quorum
+        if quorum.two_node is not None:
+            return quorum.two_node
+        return len(self.members) == 2 and self.corosync.qdevice is None
+
+    @property
+    def fencing_enabled(self) -> bool:
+        return isinstance(self.fencing, Fencing)
+
+    def resource(self, name: str) -> Any:
+        return next(res for res in self.resources if res.name == name)
+
+
+def cluster_json_schema() -> dict[str, Any]:
+    """JSON Schema of the cluster file (for editors)."""
+    schema = Cluster.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "halab cluster file"
+    return schema
+
+
+def load_cluster(path: str | Path) -> Cluster:
+    """Read, parse and validate a cluster file; raise InvalidInput listing every problem."""
+    from .validation import validate_document
+    from .yamlsource import load_yaml_file
+
+    data, positions = load_yaml_file(path)
+    return validate_document(data, positions, str(path))
