@@ -9,12 +9,12 @@ from halab.lab.errors import LabError
 
 
 def run(
-    argv: Sequence[str], *, check: bool = True, timeout: float | None = 120, input: str | None = None
+    argv: Sequence[str], *, check: bool = True, timeout: float | None = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run `argv`, capture its output; raise LabError (with stderr) on failure if `check`."""
     try:
         result = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, input=input
+            list(argv), capture_output=True, text=True, timeout=timeout
         )
     except FileNotFoundError as exc:
         raise LabError(f"{argv[0]}: command not found") from exc
