@@ -64,7 +64,8 @@ class Network(Strict):
     name: Name
     subnet: IPv4Network
     interface: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_.-]{1,15}$",
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,15}$",
         description="interface name on the nodes; default eth<position>",
     )
     gateway: IPv4Address | None = None
@@ -124,9 +125,7 @@ class Corosync(Strict):
 
 class Pacemaker(Strict):
     properties: dict[str, Scalar] = Field(default_factory=dict)
-    resource_defaults: dict[str, Scalar] = Field(
-        default_factory=lambda: {"resource-stickiness": 100}
-    )
+    resource_defaults: dict[str, Scalar] = Field(default_factory=lambda: {"resource-stickiness": 100})
     op_defaults: dict[str, Scalar] = Field(default_factory=dict)
     hacluster_password: Secret | None = None
 
@@ -145,8 +144,7 @@ class Fencing(Strict):
 
 
 class Operation(Strict):
-    name: Literal["monitor", "start", "stop", "promote", "demote", "notify", "migrate_to",
-                  "migrate_from", "reload"]
+    name: Literal["monitor", "start", "stop", "promote", "demote", "notify", "migrate_to", "migrate_from", "reload"]
     interval: str = "0s"
     timeout: str | None = None
     role: Literal["Promoted", "Unpromoted", "Started", "Stopped"] | None = None

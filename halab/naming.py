@@ -20,5 +20,4 @@ def derived_resource_names(cluster: Cluster) -> set[str]:
     """Pacemaker resources halab adds on its own: the DRBD primitive and its promotable clone."""
     if cluster.drbd is None:
         return set()
-    return {name for res in cluster.drbd.resources
-            for name in (drbd_primitive(res.name), drbd_clone(res.name))}
+    return {name for res in cluster.drbd.resources for name in (drbd_primitive(res.name), drbd_clone(res.name))}

@@ -17,9 +17,9 @@ from .model import (
     CloneResource,
     Cluster,
     EnvSecret,
+    Fencing,
     FileSecret,
     FilesystemResource,
-    Fencing,
     GroupResource,
     IpResource,
 )
@@ -41,8 +41,11 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
     for i, net in enumerate(cluster.networks):
         for j, other in enumerate(cluster.networks[:i]):
             if net.subnet.overlaps(other.subnet):
-                yield (("networks", i, "subnet"), f"{net.subnet} overlaps networks[{j}] ({other.subnet})",
-                       "networks must be disjoint")
+                yield (
+                    ("networks", i, "subnet"),
+                    f"{net.subnet} overlaps networks[{j}] ({other.subnet})",
+                    "networks must be disjoint",
+                )
         if net.gateway is not None and net.gateway not in net.subnet:
             yield ("networks", i, "gateway"), f"{net.gateway} is outside {net.subnet}", "pick an address in the subnet"
     for i, name in _indexed_duplicates([node.name for node in cluster.nodes]):
@@ -56,11 +59,17 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
         for j, role in _indexed_duplicates(node.roles):
             yield ("nodes", i, "roles", j), f"role '{role}' is listed twice", "list each role once"
         if "arbitrator" in node.roles and len(node.roles) > 1:
-            yield (("nodes", i, "roles"), "an arbitrator cannot also be a member, director or realserver",
-                   "the qdevice arbitrator must be a separate host")
+            yield (
+                ("nodes", i, "roles"),
+                "an arbitrator cannot also be a member, director or realserver",
+                "the qdevice arbitrator must be a separate host",
+            )
         if cluster.networks[0].name not in node.addresses:
-            yield (("nodes", i, "addresses"), f"no address on the primary network '{cluster.networks[0].name}'",
-                   "every node needs an address on the first network (SSH, package mirror)")
+            yield (
+                ("nodes", i, "addresses"),
+                f"no address on the primary network '{cluster.networks[0].name}'",
+                "every node needs an address on the first network (SSH, package mirror)",
+            )
         for net_name, address in node.addresses.items():
             path = ("nodes", i, "addresses", net_name)
             net = networks.get(net_name)
@@ -68,7 +77,11 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
                 yield path, f"unknown network '{net_name}'", f"use one of: {', '.join(networks)}"
                 continue
             if address not in net.subnet or address in (net.subnet.network_address, net.subnet.broadcast_address):
-                yield path, f"{address} is not a host address of {net_name} ({net.subnet})", "fix the address or the subnet"
+                yield (
+                    path,
+                    f"{address} is not a host address of {net_name} ({net.subnet})",
+                    "fix the address or the subnet",
+                )
             if net.gateway == address:
                 yield path, f"{address} is the gateway of {net_name}", "pick another address"
             if address in seen:
@@ -93,8 +106,11 @@ def _node_roles(cluster: Cluster) -> Iterator[Finding]:
     for i, node in enumerate(cluster.nodes):
         for role, (configured, section) in wanted.items():
             if role in node.roles and not configured:
-                yield (("nodes", i, "roles"), f"node has role '{role}' but '{section}' is not configured",
-                       f"configure {section} or remove the role")
+                yield (
+                    ("nodes", i, "roles"),
+                    f"node has role '{role}' but '{section}' is not configured",
+                    f"configure {section} or remove the role",
+                )
 
 
 def _corosync(cluster: Cluster) -> Iterator[Finding]:
@@ -108,46 +124,73 @@ def _corosync(cluster: Cluster) -> Iterator[Finding]:
         for node in members:
             if link not in node.addresses:
                 i = cluster.nodes.index(node)
-                yield (("nodes", i, "addresses"), f"member has no address on corosync link {j} ('{link}')",
-                       "every member needs an address on every link network")
+                yield (
+                    ("nodes", i, "addresses"),
+                    f"member has no address on corosync link {j} ('{link}')",
+                    "every member needs an address on every link network",
+                )
     for j, link in _indexed_duplicates(links):
         yield ("corosync", "links", j), f"network '{link}' is listed twice", "each link needs its own network"
     if len(links) > 8:
         yield ("corosync", "links"), "knet supports at most 8 links", "remove links"
     if corosync.transport != "knet" and len(links) > 1:
-        yield (("corosync", "transport"), f"{corosync.transport} supports one link only",
-               "use transport: knet for redundant links")
+        yield (
+            ("corosync", "transport"),
+            f"{corosync.transport} supports one link only",
+            "use transport: knet for redundant links",
+        )
     if corosync.transport != "knet" and corosync.crypto.cipher != "none":
-        yield (("corosync", "crypto"), "crypto requires transport: knet",
-               "use knet, or set crypto cipher and hash to none")
+        yield (
+            ("corosync", "crypto"),
+            "crypto requires transport: knet",
+            "use knet, or set crypto cipher and hash to none",
+        )
     if (corosync.crypto.cipher == "none") != (corosync.crypto.hash == "none") and corosync.crypto.hash == "none":
         yield ("corosync", "crypto", "hash"), "a cipher needs a hash", "set hash: sha256 (or cipher: none)"
     if corosync.consensus is not None and corosync.consensus < 1.2 * corosync.token:
-        yield (("corosync", "consensus"), "consensus must be at least 1.2 x token",
-               f"use >= {int(1.2 * corosync.token)} or leave it out")
+        yield (
+            ("corosync", "consensus"),
+            "consensus must be at least 1.2 x token",
+            f"use >= {int(1.2 * corosync.token)} or leave it out",
+        )
     if not members:
         return
     quorum, qdevice = corosync.quorum, corosync.qdevice
     if quorum.two_node and len(members) != 2:
-        yield (("corosync", "quorum", "two_node"), f"two_node needs exactly 2 members, there are {len(members)}",
-               "remove two_node")
+        yield (
+            ("corosync", "quorum", "two_node"),
+            f"two_node needs exactly 2 members, there are {len(members)}",
+            "remove two_node",
+        )
     if len(members) == 2 and not cluster.two_node and qdevice is None:
-        yield (("corosync", "quorum"), "a 2-node cluster loses quorum when one node fails",
-               "set quorum.two_node: true or add a qdevice")
+        yield (
+            ("corosync", "quorum"),
+            "a 2-node cluster loses quorum when one node fails",
+            "set quorum.two_node: true or add a qdevice",
+        )
     if qdevice is not None:
         if quorum.two_node:
-            yield (("corosync", "quorum", "two_node"), "two_node cannot be combined with a qdevice",
-                   "remove two_node: the qdevice provides the tie-breaking vote")
+            yield (
+                ("corosync", "quorum", "two_node"),
+                "two_node cannot be combined with a qdevice",
+                "remove two_node: the qdevice provides the tie-breaking vote",
+            )
         arbiters = {n.name for n in cluster.nodes_with("arbitrator")}
         if qdevice.host not in arbiters:
-            yield (("corosync", "qdevice", "host"), f"'{qdevice.host}' is not a node with role arbitrator",
-                   f"use one of: {', '.join(sorted(arbiters)) or '(add a node with roles: [arbitrator])'}")
+            yield (
+                ("corosync", "qdevice", "host"),
+                f"'{qdevice.host}' is not a node with role arbitrator",
+                f"use one of: {', '.join(sorted(arbiters)) or '(add a node with roles: [arbitrator])'}",
+            )
         net_name = qdevice.network or links[0]
         if net_name not in names:
             yield ("corosync", "qdevice", "network"), f"unknown network '{net_name}'", f"use one of: {', '.join(names)}"
         elif qdevice.host in arbiters and net_name not in cluster.node(qdevice.host).addresses:
-            yield (("corosync", "qdevice", "network"), f"arbitrator has no address on '{net_name}'",
-                   "give the arbitrator an address on that network")
+            yield (
+                ("corosync", "qdevice", "network"),
+                f"arbitrator has no address on '{net_name}'",
+                "give the arbitrator an address on that network",
+            )
 
 
 def _fencing(cluster: Cluster) -> Iterator[Finding]:
@@ -155,9 +198,12 @@ def _fencing(cluster: Cluster) -> Iterator[Finding]:
     if not members:
         return
     if cluster.fencing is None:
-        yield (("fencing",), "fencing is not configured",
-               "add fencing.devices (e.g. fence_ipmilan per node) or write 'fencing: disabled' "
-               "to acknowledge running without fencing (not for production data)")
+        yield (
+            ("fencing",),
+            "fencing is not configured",
+            "add fencing.devices (e.g. fence_ipmilan per node) or write 'fencing: disabled' "
+            "to acknowledge running without fencing (not for production data)",
+        )
         return
     if not isinstance(cluster.fencing, Fencing):
         return
@@ -165,16 +211,25 @@ def _fencing(cluster: Cluster) -> Iterator[Finding]:
     for i, device in enumerate(cluster.fencing.devices):
         for j, target in enumerate(device.targets):
             if target not in members:
-                yield (("fencing", "devices", i, "targets", j), f"'{target}' is not a cluster member",
-                       f"use one of: {', '.join(sorted(members))}")
+                yield (
+                    ("fencing", "devices", i, "targets", j),
+                    f"'{target}' is not a cluster member",
+                    f"use one of: {', '.join(sorted(members))}",
+                )
             covered.add(target)
         for key in device.params:
             if key in ("password", "passwd"):
-                yield (("fencing", "devices", i, "params", key), "passwords do not belong in params",
-                       "use the device's 'password:' field ({env: VAR}, {file: PATH} or !vault)")
+                yield (
+                    ("fencing", "devices", i, "params", key),
+                    "passwords do not belong in params",
+                    "use the device's 'password:' field ({env: VAR}, {file: PATH} or !vault)",
+                )
     for name in sorted(members - covered):
-        yield (("fencing", "devices"), f"no fence device can fence member '{name}'",
-               "add a device whose targets include it")
+        yield (
+            ("fencing", "devices"),
+            f"no fence device can fence member '{name}'",
+            "add a device whose targets include it",
+        )
 
 
 def _resources(cluster: Cluster) -> Iterator[Finding]:
@@ -185,8 +240,11 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
         yield ("resources", i, "name"), f"resource name '{name}' is used twice", "resource names must be unique"
     for i, res in enumerate(cluster.resources):
         if res.name in derived or res.name in fence_names:
-            yield (("resources", i, "name"), f"'{res.name}' is already taken by a fence device or a derived DRBD resource",
-                   "rename it")
+            yield (
+                ("resources", i, "name"),
+                f"'{res.name}' is already taken by a fence device or a derived DRBD resource",
+                "rename it",
+            )
     if cluster.resources and not cluster.members:
         yield ("resources",), "resources need cluster members", "give some nodes roles: [member]"
     known = {res.name: res for res in cluster.resources}
@@ -198,11 +256,18 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
             yield from _ip_resource(cluster, i, res, member_nets)
         elif isinstance(res, FilesystemResource):
             if (res.drbd is None) == (res.device is None):
-                yield ("resources", i), "a filesystem needs exactly one of 'drbd' or 'device'", "set drbd: NAME or device: /dev/..."
+                yield (
+                    ("resources", i),
+                    "a filesystem needs exactly one of 'drbd' or 'device'",
+                    "set drbd: NAME or device: /dev/...",
+                )
             drbd_names = [r.name for r in cluster.drbd.resources] if cluster.drbd else []
             if res.drbd is not None and res.drbd not in drbd_names:
-                yield (("resources", i, "drbd"), f"unknown DRBD resource '{res.drbd}'",
-                       f"use one of: {', '.join(drbd_names) or '(define drbd.resources)'}")
+                yield (
+                    ("resources", i, "drbd"),
+                    f"unknown DRBD resource '{res.drbd}'",
+                    f"use one of: {', '.join(drbd_names) or '(define drbd.resources)'}",
+                )
         elif isinstance(res, GroupResource):
             for j, member in enumerate(res.members):
                 path = ("resources", i, "members", j)
@@ -210,7 +275,11 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
                 if target is None:
                     yield path, f"unknown resource '{member}'", _choices(known)
                 elif not isinstance(target, PRIMITIVE_TYPES):
-                    yield path, f"'{member}' is a {target.type}; groups hold primitives only", "list primitive resources"
+                    yield (
+                        path,
+                        f"'{member}' is a {target.type}; groups hold primitives only",
+                        "list primitive resources",
+                    )
                 elif member in grouped:
                     yield path, f"'{member}' is already in group '{grouped[member]}'", "a resource belongs to one group"
                 else:
@@ -230,8 +299,11 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
             yield ("resources", i), "apache needs cluster members", "add members"
     for i, res in enumerate(cluster.resources):
         if isinstance(res, CloneResource) and res.resource in grouped:
-            yield (("resources", i, "resource"), f"'{res.resource}' is inside group '{grouped[res.resource]}'",
-                   "clone the group instead")
+            yield (
+                ("resources", i, "resource"),
+                f"'{res.resource}' is inside group '{grouped[res.resource]}'",
+                "clone the group instead",
+            )
 
 
 def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[set[str]]) -> Iterator[Finding]:
@@ -242,20 +314,29 @@ def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[se
             yield ("resources", i, "network"), f"unknown network '{res.network}'", f"use one of: {', '.join(names)}"
             return
         if res.address not in cluster.network(res.network).subnet:
-            yield (("resources", i, "address"), f"{res.address} is outside {res.network} ({cluster.network(res.network).subnet})",
-                   "a floating IP must be in the subnet of the network that carries it")
+            yield (
+                ("resources", i, "address"),
+                f"{res.address} is outside {res.network} ({cluster.network(res.network).subnet})",
+                "a floating IP must be in the subnet of the network that carries it",
+            )
             return
         net = cluster.network(res.network)
     if net is None:
         subnets = ", ".join(f"{n.name} {n.subnet}" for n in cluster.networks)
-        yield (("resources", i, "address"), f"{res.address} is outside every network's subnet",
-               f"a floating IP must be in a subnet the nodes carry: {subnets}")
+        yield (
+            ("resources", i, "address"),
+            f"{res.address} is outside every network's subnet",
+            f"a floating IP must be in a subnet the nodes carry: {subnets}",
+        )
         return
     if res.address in (net.subnet.network_address, net.subnet.broadcast_address):
         yield ("resources", i, "address"), f"{res.address} is not a host address of {net.subnet}", "pick a host address"
     if any(net.name not in nets for nets in member_nets):
-        yield (("resources", i, "address"), f"not every member has an address on '{net.name}' to carry {res.address}",
-               "give every member an address on that network")
+        yield (
+            ("resources", i, "address"),
+            f"not every member has an address on '{net.name}' to carry {res.address}",
+            "give every member an address on that network",
+        )
     owners = [n.name for n in cluster.nodes if res.address in n.addresses.values()]
     if owners:
         yield ("resources", i, "address"), f"{res.address} is a node address of {owners[0]}", "pick a free address"
@@ -313,7 +394,11 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
     for i, name in _indexed_duplicates(names):
         yield ("drbd", "resources", i, "name"), f"DRBD resource '{name}' is defined twice", "names must be unique"
     for i, port in _indexed_duplicates([r.port for r in drbd.resources]):
-        yield ("drbd", "resources", i, "port"), f"port {port} is used by another DRBD resource", "each resource needs its own port"
+        yield (
+            ("drbd", "resources", i, "port"),
+            f"port {port} is used by another DRBD resource",
+            "each resource needs its own port",
+        )
     minors = [r.minor if r.minor is not None else i for i, r in enumerate(drbd.resources)]
     for i, minor in _indexed_duplicates(minors):
         yield ("drbd", "resources", i, "minor"), f"minor {minor} is used twice", "set distinct minors"
@@ -326,14 +411,25 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
         if len(nodes) < 2:
             yield (*base, "nodes"), "DRBD replicates between at least 2 nodes", "list two nodes"
         elif len(nodes) > 2 and drbd.version != "9":
-            yield ((*base, "nodes"), f"{len(nodes)} nodes: DRBD 8.4 (Debian's in-tree module) replicates between 2",
-                   "list 2 nodes, or set drbd.version: '9' with LINBIT's DRBD 9 module")
+            yield (
+                (*base, "nodes"),
+                f"{len(nodes)} nodes: DRBD 8.4 (Debian's in-tree module) replicates between 2",
+                "list 2 nodes, or set drbd.version: '9' with LINBIT's DRBD 9 module",
+            )
         for name in res.disks:
             if name not in nodes:
-                yield (*base, "disks", name), f"'{name}' is not a node of this resource", f"use one of: {', '.join(nodes)}"
+                yield (
+                    (*base, "disks", name),
+                    f"'{name}' is not a node of this resource",
+                    f"use one of: {', '.join(nodes)}",
+                )
         for name in nodes:
             if res.disk is None and name not in res.disks:
-                yield (*base, "disk"), f"no backing disk for '{name}'", "set disk: /dev/... (all nodes) or disks: {node: /dev/...}"
+                yield (
+                    (*base, "disk"),
+                    f"no backing disk for '{name}'",
+                    "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
+                )
         net_name = res.network or (cluster.corosync.links or [cluster.networks[0].name])[0]
         if net_name not in {n.name for n in cluster.networks}:
             yield (*base, "network"), f"unknown network '{net_name}'", "name a network from networks:"
@@ -355,8 +451,11 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
     for i, name in _indexed_duplicates(names):
         yield ("vrrp", "instances", i, "name"), f"instance '{name}' is defined twice", "names must be unique"
     for i, key in _indexed_duplicates([(inst.network, inst.router_id) for inst in vrrp.instances]):
-        yield (("vrrp", "instances", i, "router_id"), f"router id {key[1]} is used twice on network '{key[0]}'",
-               "router ids must be unique per segment (1-255)")
+        yield (
+            ("vrrp", "instances", i, "router_id"),
+            f"router id {key[1]} is used twice on network '{key[0]}'",
+            "router ids must be unique per segment (1-255)",
+        )
     all_vips = [vip for inst in vrrp.instances for vip in inst.vips]
     for vip in _duplicates(all_vips):
         yield ("vrrp", "instances"), f"VIP {vip} is in two instances", "a VIP belongs to one instance"
@@ -368,14 +467,26 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
         subnet = cluster.network(inst.network).subnet
         for j, vip in enumerate(inst.vips):
             if vip not in subnet:
-                yield (*base, "vips", j), f"{vip} is outside {inst.network} ({subnet})", "a VIP must be in the subnet of its network"
+                yield (
+                    (*base, "vips", j),
+                    f"{vip} is outside {inst.network} ({subnet})",
+                    "a VIP must be in the subnet of its network",
+                )
         for name in directors:
             if inst.network not in cluster.node(name).addresses:
-                yield (*base, "network"), f"director '{name}' has no address on '{inst.network}'", "give it an address there"
+                yield (
+                    (*base, "network"),
+                    f"director '{name}' has no address on '{inst.network}'",
+                    "give it an address there",
+                )
         if inst.priorities is not None:
             for name in inst.priorities:
                 if name not in directors:
-                    yield (*base, "priorities", name), f"'{name}' is not a director", f"use one of: {', '.join(directors)}"
+                    yield (
+                        (*base, "priorities", name),
+                        f"'{name}' is not a director",
+                        f"use one of: {', '.join(directors)}",
+                    )
             for prio in _duplicates(inst.priorities.values()):
                 yield (*base, "priorities"), f"priority {prio} is given twice", "give each director a distinct priority"
         if isinstance(inst.auth_pass, str) and len(inst.auth_pass) > 8:
@@ -386,14 +497,22 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
     for i, group in enumerate(vrrp.sync_groups):
         for j, inst_name in enumerate(group.instances):
             if inst_name not in names:
-                yield ("vrrp", "sync_groups", i, "instances", j), f"unknown instance '{inst_name}'", f"use one of: {', '.join(names)}"
+                yield (
+                    ("vrrp", "sync_groups", i, "instances", j),
+                    f"unknown instance '{inst_name}'",
+                    f"use one of: {', '.join(names)}",
+                )
 
 
 def _lvs(cluster: Cluster) -> Iterator[Finding]:
     if cluster.lvs is None:
         return
     if cluster.vrrp is None:
-        yield ("lvs",), "LVS virtual servers need directors sharing a VIP", "configure vrrp: with instances carrying the VIPs"
+        yield (
+            ("lvs",),
+            "LVS virtual servers need directors sharing a VIP",
+            "configure vrrp: with instances carrying the VIPs",
+        )
         return
     carried = {vip for inst in cluster.vrrp.instances for vip in inst.vips}
     realservers = [n.name for n in cluster.nodes_with("realserver")]
@@ -401,7 +520,11 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
     for i, name in _indexed_duplicates([vs.name for vs in services]):
         yield ("lvs", "virtual_servers", i, "name"), f"virtual server '{name}' is defined twice", "names must be unique"
     for i, key in _indexed_duplicates([(vs.vip, vs.port, vs.protocol) for vs in services]):
-        yield ("lvs", "virtual_servers", i), f"{key[0]}:{key[1]}/{key[2]} is defined twice", "one virtual server per VIP, port and protocol"
+        yield (
+            ("lvs", "virtual_servers", i),
+            f"{key[0]}:{key[1]}/{key[2]} is defined twice",
+            "one virtual server per VIP, port and protocol",
+        )
     for i, vs in enumerate(services):
         base = ("lvs", "virtual_servers", i)
         if vs.vip not in carried:
@@ -411,17 +534,24 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
         listed = [rs.node for rs in vs.real_servers] if vs.real_servers is not None else realservers
         if not listed:
             yield (*base, "real_servers"), "no real servers", "add nodes with roles: [realserver]"
-        for j, name in enumerate(vs.real_servers and listed or []):
+        for j, name in enumerate((vs.real_servers and listed) or []):
             if name not in realservers:
-                yield (*base, "real_servers", j, "node"), f"'{name}' is not a realserver node", f"use one of: {', '.join(realservers)}"
+                yield (
+                    (*base, "real_servers", j, "node"),
+                    f"'{name}' is not a realserver node",
+                    f"use one of: {', '.join(realservers)}",
+                )
         for j, name in _indexed_duplicates(listed):
             yield (*base, "real_servers", j, "node"), f"'{name}' is listed twice", "list each real server once"
         vip_net = cluster.network_of(vs.vip)
         if vs.method == "DR" and vip_net is not None:
             for name in listed:
                 if name in realservers and vip_net.name not in cluster.node(name).addresses:
-                    yield ((*base, "method"), f"DR needs real server '{name}' on the VIP's network '{vip_net.name}'",
-                           "give it an address there, or use method: NAT")
+                    yield (
+                        (*base, "method"),
+                        f"DR needs real server '{name}' on the VIP's network '{vip_net.name}'",
+                        "give it an address there, or use method: NAT",
+                    )
         if vs.method == "DR" and any(rs.port not in (None, vs.port) for rs in vs.real_servers or []):
             yield (*base, "real_servers"), "DR cannot change the port", "use the virtual server's port, or NAT"
 
@@ -433,15 +563,31 @@ def _secrets(cluster: Cluster) -> Iterator[Finding]:
     if isinstance(cluster.fencing, Fencing):
         places += [(("fencing", "devices", i, "password"), d.password) for i, d in enumerate(cluster.fencing.devices)]
     if cluster.vrrp is not None:
-        places += [(("vrrp", "instances", i, "auth_pass"), inst.auth_pass) for i, inst in enumerate(cluster.vrrp.instances)]
+        places += [
+            (("vrrp", "instances", i, "auth_pass"), inst.auth_pass) for i, inst in enumerate(cluster.vrrp.instances)
+        ]
     for path, value in places:
         if value is not None and not isinstance(value, EnvSecret | FileSecret | VaultValue):
-            yield (path, "plain-text secret",
-                   "use {env: VARIABLE}, {file: PATH} or an !vault value "
-                   "(or set allow_plaintext_secrets: true for a throwaway lab)")
+            yield (
+                path,
+                "plain-text secret",
+                "use {env: VARIABLE}, {file: PATH} or an !vault value "
+                "(or set allow_plaintext_secrets: true for a throwaway lab)",
+            )
 
 
-RULES: tuple[Rule, ...] = (_nodes, _node_roles, _corosync, _fencing, _resources, _constraints, _drbd, _vrrp, _lvs, _secrets)
+RULES: tuple[Rule, ...] = (
+    _nodes,
+    _node_roles,
+    _corosync,
+    _fencing,
+    _resources,
+    _constraints,
+    _drbd,
+    _vrrp,
+    _lvs,
+    _secrets,
+)
 
 
 def check_semantics(cluster: Cluster) -> list[Finding]:

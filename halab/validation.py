@@ -121,16 +121,48 @@ def _problem_for(error: dict[str, Any], path: Path) -> Problem:
     if kind == "missing":
         return Problem(format_path(path), "required field is missing", f"add '{loc[-1]}'")
     if kind == "union_tag_invalid":
-        return Problem(format_path((*path, "type")), f"unknown resource type {ctx.get('tag')!r}",
-                       f"use one of: {ctx.get('expected_tags')}")
+        return Problem(
+            format_path((*path, "type")),
+            f"unknown resource type {ctx.get('tag')!r}",
+            f"use one of: {ctx.get('expected_tags')}",
+        )
     if kind == "union_tag_not_found":
-        return Problem(format_path(path), "resource has no 'type'",
-                       "add type: ip | apache | filesystem | primitive | group | clone")
+        return Problem(
+            format_path(path),
+            "resource has no 'type'",
+            "add type: ip | apache | filesystem | primitive | group | clone",
+        )
     if kind == "string_pattern_mismatch":
-        return Problem(format_path(path), f"{error['input']!r} has the wrong form",
-                       f"it must match {ctx.get('pattern')}")
+        return Problem(
+            format_path(path), f"{error['input']!r} has the wrong form", f"it must match {ctx.get('pattern')}"
+        )
     message = error["msg"].removeprefix("Value error, ")
-    return Problem(format_path(path), message, "")
+    return Problem(format_path(path), message, _HINTS.get(kind, "see `halab schema` for the allowed values"))
+
+
+_HINTS = {
+    "ip_v4_address": "write a dotted IPv4 address, e.g. 198.18.0.10",
+    "ip_v4_network": "write a network with zero host bits, e.g. 198.18.0.0/24",
+    "ip_v4_interface": "write an address with prefix, e.g. 198.18.0.10/24",
+    "literal_error": "use one of the values listed",
+    "less_than_equal": "use a smaller value",
+    "greater_than_equal": "use a larger value",
+    "greater_than": "use a larger value",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_parsing": "write a number",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write a string (quote it)",
+    "dict_type": "write a mapping (key: value)",
+    "list_type": "write a list ([a, b] or '- item' lines)",
+    "model_type": "write a mapping (key: value)",
+    "model_attributes_type": "write a mapping (key: value)",
+    "too_short": "add at least one item",
+    "too_long": "remove items",
+}
+SECRET_HINT = "write {env: VARIABLE}, {file: PATH} or an !vault value"
 
 
 def _humanize(errors: list[dict[str, Any]]) -> list[tuple[Path, Problem]]:
@@ -150,16 +182,17 @@ def _humanize(errors: list[dict[str, Any]]) -> list[tuple[Path, Problem]]:
         branches: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for error in branch_errors:
             branches[error["loc"][depth - 1]].append(error)
-        deep = {tag: errs for tag, errs in branches.items()
-                if max(len(e["loc"]) for e in errs) > depth}
-        if deep:
+        deep = {tag: errs for tag, errs in branches.items() if max(len(e["loc"]) for e in errs) > depth}
+        if "EnvSecret" in branches:
+            path = _clean(union_path)
+            out.append((path, Problem(format_path(path), "not a secret reference", SECRET_HINT)))
+        elif deep:
             tag = min(deep, key=lambda t: (-max(len(e["loc"]) for e in deep[t]), len(deep[t])))
             out += [(_clean(e["loc"]), _problem_for(e, _clean(e["loc"]))) for e in deep[tag]]
         else:
             path = _clean(union_path)
             expected = " or ".join(_describe_branch(str(tag)) for tag in branches)
-            out.append((path, Problem(format_path(path), "value has the wrong type",
-                                      f"expected {expected}")))
+            out.append((path, Problem(format_path(path), "value has the wrong type", f"expected {expected}")))
     return out
 
 
@@ -181,15 +214,26 @@ def validate_document(data: Any, positions: Positions, source: str = "") -> Clus
 
     if not isinstance(data, dict):
         raise InvalidInput(
-            [Problem("", "the file must be a YAML mapping (name:, networks:, nodes:, ...)",
-                     "see docs/cluster-yaml.md or `halab schema`", 1, 1)], source)
+            [
+                Problem(
+                    "",
+                    "the file must be a YAML mapping (name:, networks:, nodes:, ...)",
+                    "see docs/cluster-yaml.md or `halab schema`",
+                    1,
+                    1,
+                )
+            ],
+            source,
+        )
     try:
         cluster = Cluster.model_validate(data)
     except ValidationError as exc:
         located = [_locate(p, path, positions) for path, p in _humanize(exc.errors())]
         raise InvalidInput(_unique(located), source) from None
-    problems = [_locate(Problem(format_path(path), message, hint), path, positions)
-                for path, message, hint in check_semantics(cluster)]
+    problems = [
+        _locate(Problem(format_path(path), message, hint), path, positions)
+        for path, message, hint in check_semantics(cluster)
+    ]
     if problems:
         raise InvalidInput(_unique(problems), source)
     return cluster

@@ -38,7 +38,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
         if key in seen:
             first = seen[key].start_mark.line + 1
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first defined on line {first})",
+                None,
+                None,
+                f"duplicate key {key!r} (first defined on line {first})",
                 key_node.start_mark,
             )
         seen[key] = key_node
@@ -66,7 +68,7 @@ def load_yaml(text: str, source: str = "") -> tuple[Any, Positions]:
     """Parse one YAML document; return the data and a map from field path to (line, column)."""
     try:
         node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = str(exc.problem or exc.context)
@@ -95,7 +97,5 @@ def load_yaml_file(path: str | Path) -> tuple[Any, Positions]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise InvalidInput(
-            [Problem("", f"cannot read the file: {reason}", "check the path")], str(path)
-        ) from None
+        raise InvalidInput([Problem("", f"cannot read the file: {reason}", "check the path")], str(path)) from None
     return load_yaml(text, str(path))

@@ -105,13 +105,13 @@ def up(cluster_file: str | None, count: int | None, name: str | None, install_de
         raise LabInputError("give either CLUSTER.yml or --nodes N (with --name)")
     if cluster_file is None and name is None:
         raise LabInputError("--nodes needs --name")
+    if cluster_file is not None:  # bad input is reported before any host check
+        spec = _load_spec(cluster_file, name)
+        source: str | None = str(Path(cluster_file).resolve())
     if install_deps:
         deps.install_deps()
     deps.check_host()
-    if cluster_file is not None:
-        spec = _load_spec(cluster_file, name)
-        source: str | None = str(Path(cluster_file).resolve())
-    else:
+    if cluster_file is None:
         assert name is not None and count is not None
         spec = ops.generic_lab(check_lab_name(name), count)
         source = None
@@ -128,10 +128,10 @@ def up(cluster_file: str | None, count: int | None, name: str | None, install_de
 @_handled
 def down(target: str | None) -> None:
     """Remove a lab and everything it created (a no-op if it is not up)."""
-    deps.check_host()
     if target is None and not state.lab_names():
         click.echo("no lab is up", err=True)
         return
+    deps.check_host()
     name = _pick_lab(target)
     if ops.down(name):
         click.echo(f"lab {name} removed", err=True)

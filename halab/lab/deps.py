@@ -33,9 +33,7 @@ def check_host() -> None:
     if not sys.platform.startswith("linux"):
         raise LabError(f"the lab needs Linux (systemd-nspawn); this is {sys.platform}")
     if os.geteuid() != 0:
-        raise LabError(
-            "the lab needs root (network namespaces, bridges, mounts): run it with sudo"
-        )
+        raise LabError("the lab needs root (network namespaces, bridges, mounts): run it with sudo")
     missing = missing_tools()
     if missing:
         packages = sorted({TOOLS[tool] for tool in missing})

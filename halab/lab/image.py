@@ -17,11 +17,10 @@ from halab.paths import cache_dir
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 INCLUDE = (
-    "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,"
-    "iputils-ping,procps"
+    "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,iputils-ping,procps"
 )
 # Bump when the customisation below changes: a new key means a fresh image.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 READY = ".halab-image-ready"
 
 SOURCES = f"""\
@@ -89,7 +88,21 @@ def ensure_image(log: Path | None = None) -> Path:
             tmp.rename(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune_old()
     return final
+
+
+def _prune_old() -> None:
+    """Drop images of older recipes, unless a lab is up (its overlays may sit on one)."""
+    from halab.lab.state import lab_names
+
+    if lab_names():
+        return
+    for old in images_dir().glob(f"{SUITE}-*"):
+        if old.is_dir() and old.name != image_key():
+            shutil.rmtree(old, ignore_errors=True)
+            old.with_suffix(".log").unlink(missing_ok=True)
+            old.with_suffix(".lock").unlink(missing_ok=True)
 
 
 def _build(root: Path, log: Path) -> None:
@@ -111,5 +124,8 @@ def _customise(root: Path) -> None:
     for name in ("etc/hostname", "etc/machine-id", "var/lib/dbus/machine-id"):
         (root / name).unlink(missing_ok=True)
     (root / "etc/machine-id").write_text("")  # systemd wants the file present
-    for lists in (root / "var/lib/apt/lists").glob("*_*"):
-        lists.unlink()
+    for stale in [
+        *(root / "var/lib/apt/lists").glob("*_*"),
+        *(root / "var/cache/apt/archives").glob("*.deb"),  # debootstrap leaves ~100 MB here
+    ]:
+        stale.unlink()

@@ -16,6 +16,8 @@ from halab.lab.procs import Proc, children, wait_gone
 from halab.lab.state import LabState, NodeState
 
 HOST_RESOLV = Path("/etc/resolv.conf")
+HOST_LOCAL_CAS = Path("/usr/local/share/ca-certificates")
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 STUB_RESOLVERS = ("127.0.0.53", "127.0.0.54")
 
 
@@ -51,9 +53,7 @@ def write_identity(state: LabState, node: NodeState) -> str:
     spec = state.spec
     primary = spec.primary
     _put(root / "etc/hostname", f"{node.name}\n")
-    hosts = "".join(
-        f"{n.addresses[primary.name]}\t{n.name}\n" for n in spec.nodes
-    )
+    hosts = "".join(f"{n.addresses[primary.name]}\t{n.name}\n" for n in spec.nodes)
     _put(root / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{hosts}")
     _put(root / "etc/resolv.conf", host_resolv_conf())
     _put(root / "etc/machine-id", secrets.token_hex(16) + "\n")
@@ -62,6 +62,7 @@ def write_identity(state: LabState, node: NodeState) -> str:
         f'Acquire::http::Proxy "http://{primary.host_address}:{PORT}";\n'
         'Acquire::https::Proxy "DIRECT";\n',
     )
+    _trust_host_cas(root)
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _put(ssh_dir / "authorized_keys", state.key.with_suffix(".pub").read_text(), mode=0o600)
@@ -80,6 +81,16 @@ def host_resolv_conf() -> str:
         if upstream.exists():
             return upstream.read_text()
     return text
+
+
+def _trust_host_cas(root: Path) -> None:
+    """Nodes trust what the host trusts (site CAs, e.g. of an HTTPS-inspecting proxy)."""
+    if not HOST_LOCAL_CAS.is_dir():
+        return
+    for cert in HOST_LOCAL_CAS.glob("*.crt"):
+        _put(root / "usr/local/share/ca-certificates" / cert.name, cert.read_text())
+    if HOST_CA_BUNDLE.exists():
+        _put(root / "etc/ssl/certs/ca-certificates.crt", HOST_CA_BUNDLE.read_text())
 
 
 def _put(path: Path, text: str, mode: int = 0o644) -> None:

@@ -13,9 +13,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run `argv`, capture its output; raise LabError (with stderr) on failure if `check`."""
     try:
-        result = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout
-        )
+        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError as exc:
         raise LabError(f"{argv[0]}: command not found") from exc
     except subprocess.TimeoutExpired as exc:

@@ -122,7 +122,7 @@ def lab_spec_from_cluster(cluster: Any, name: str | None = None) -> LabSpec:
             gateway = IPv4Address(gateway)
             _check_in(f"networks[{i}].gateway", gateway, subnet)
         host = gateway if gateway is not None else next(subnet.hosts())
-        networks.append(NetSpec(net.name, subnet, net.interface, host))
+        networks.append(NetSpec(net.name, subnet, net.interface or f"eth{i}", host))
     nodes = [
         NodeSpec(
             node.name,

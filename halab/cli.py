@@ -1,0 +1,107 @@
+"""`halab` command line: a thin layer over model -> inventory -> render -> run -> verify.
+
+Exit codes: 0 success, 1 operation failed on hosts, 2 invalid input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import InvalidInput, OperationFailed
+from .model import Cluster, cluster_json_schema, load_cluster
+
+EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
+
+cluster_file = click.argument("cluster_file", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _summary(cluster: Cluster) -> str:
+    roles = {role: len(cluster.nodes_with(role)) for role in ("member", "director", "realserver", "arbitrator")}
+    parts = [f"{count} {role}{'s' if count != 1 else ''}" for role, count in roles.items() if count]
+    extras = [f"{len(cluster.resources)} resources"]
+    if cluster.drbd:
+        extras.append(f"{len(cluster.drbd.resources)} DRBD")
+    if cluster.lvs:
+        extras.append(f"{len(cluster.lvs.virtual_servers)} LVS services")
+    return f"cluster '{cluster.name}': {', '.join(parts)}; {', '.join(extras)}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="halab")
+def main() -> None:
+    """Declarative HA clusters: one cluster YAML -> Corosync, Pacemaker, DRBD, keepalived/LVS, Apache."""
+
+
+@main.command()
+@cluster_file
+def validate(cluster_file: Path) -> None:
+    """Check a cluster file (syntax, schema, cross-references); touch no host."""
+    cluster = load_cluster(cluster_file)
+    click.echo(f"valid: {_summary(cluster)}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the cluster file (for editors)."""
+    click.echo(json.dumps(cluster_json_schema(), indent=2))
+
+
+@main.command()
+@cluster_file
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="inventory directory to (re)generate, e.g. inventories/NAME",
+)
+def inventory(cluster_file: Path, output: Path) -> None:
+    """Write an editable Ansible inventory (hosts.yml, group_vars/, host_vars/)."""
+    from .inventory import build_inventory, write_inventory
+    from .runner import lab_connections
+
+    cluster = load_cluster(cluster_file)
+    inv = build_inventory(cluster, lab_connections(cluster))
+    written = write_inventory(inv, output, str(cluster_file))
+    click.echo(f"wrote {len(written)} files to {output}/ (run: ansible-playbook -i {output} playbooks/site.yml)")
+
+
+@main.command()
+@cluster_file
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+def render(cluster_file: Path, output: Path) -> None:
+    """Render every configuration file per node (secrets redacted) into OUTPUT/."""
+    from .inventory import build_inventory
+    from .render import render_all, write_rendered
+
+    cluster = load_cluster(cluster_file)
+    written = write_rendered(render_all(build_inventory(cluster)), output)
+    click.echo(f"rendered {len(written)} files into {output}/")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point with halab's exit codes and no tracebacks for expected failures."""
+    try:
+        result = main.main(args=argv, prog_name="halab", standalone_mode=False)
+    except InvalidInput as exc:
+        click.echo(exc.render(), err=True)
+        return EXIT_INVALID
+    except OperationFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_FAILED
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_INVALID if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(run())

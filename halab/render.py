@@ -1,0 +1,151 @@
+"""Render every configuration file the roles would install, from the roles' own templates.
+
+The context of each template is what Ansible would give it: the host's merged inventory
+variables plus `inventory_hostname`, `groups` and `hostvars`. Secrets are replaced by a
+placeholder, so `halab render` never writes one to disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .inventory import Inventory, SecretRef
+from .paths import roles_dir
+from .yamlsource import VaultValue
+
+SECRET_PLACEHOLDER = "REDACTED"
+CIB_FILE = "cluster/cib.xml"
+
+
+@dataclass(frozen=True)
+class Template:
+    """One role template: which hosts get it and where it lands on them."""
+
+    role: str
+    name: str
+    dest: str
+    group: str
+    loop_var: str | None = None
+    loop_over: str | None = None
+
+
+TEMPLATES: tuple[Template, ...] = (
+    Template("corosync", "corosync.conf.j2", "/etc/corosync/corosync.conf", "cluster_members"),
+    Template(
+        "drbd",
+        "drbd.res.j2",
+        "/etc/drbd.d/{name}.res",
+        "drbd_nodes",
+        loop_var="drbd_resource",
+        loop_over="drbd_resources",
+    ),
+    Template("keepalived", "keepalived.conf.j2", "/etc/keepalived/keepalived.conf", "lvs_directors"),
+    Template("apache", "ports.conf.j2", "/etc/apache2/ports.conf", "apache_servers"),
+    Template("apache", "halab-site.conf.j2", "/etc/apache2/sites-available/halab.conf", "apache_servers"),
+    Template("apache", "halab-status.conf.j2", "/etc/apache2/conf-available/halab-status.conf", "apache_servers"),
+    Template("apache", "index.html.j2", "{apache_document_root}/index.html", "apache_servers"),
+    Template(
+        "lvs_realserver",
+        "halab-lvs-realserver.conf.j2",
+        "/etc/sysctl.d/90-halab-lvs-realserver.conf",
+        "lvs_realservers",
+    ),
+    Template(
+        "lvs_realserver", "halab-lvs-vip.service.j2", "/etc/systemd/system/halab-lvs-vip.service", "lvs_realservers"
+    ),
+)
+CIB_TEMPLATE = Template("pacemaker", "cib.xml.j2", CIB_FILE, "cluster_members")
+
+
+def _bool(value: Any) -> bool:
+    """Ansible's `bool` filter."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
+
+
+def make_environment() -> jinja2.Environment:
+    """A Jinja2 environment that finds `<role>/templates/<name>` and behaves like Ansible's."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(roles_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        autoescape=False,
+    )
+    env.filters["bool"] = _bool
+    return env
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, SecretRef | VaultValue):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    return value
+
+
+def host_context(inventory: Inventory, host: str) -> dict[str, Any]:
+    """What a template sees on `host`, with secrets redacted."""
+    hosts = sorted({h for members in inventory.groups.values() for h in members} | set(inventory.host_vars))
+    hostvars = {h: _redact(inventory.hostvars(h)) for h in hosts}
+    groups = {"all": hosts, "ungrouped": [], **inventory.groups}
+    return {
+        **hostvars[host],
+        "inventory_hostname": host,
+        "inventory_hostname_short": host,
+        "groups": groups,
+        "hostvars": hostvars,
+    }
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    host: str | None
+    dest: str
+    content: str
+
+
+def _render_one(env: jinja2.Environment, template: Template, context: dict[str, Any]) -> Iterator[RenderedFile]:
+    source = env.get_template(f"{template.role}/templates/{template.name}")
+    items = context.get(template.loop_over, []) if template.loop_over else [None]
+    for item in items:
+        local = dict(context)
+        if template.loop_var:
+            local[template.loop_var] = item
+        dest = template.dest.format(
+            **(item if isinstance(item, dict) else {}), **{k: v for k, v in context.items() if isinstance(v, str)}
+        )
+        yield RenderedFile(context["inventory_hostname"], dest, source.render(local))
+
+
+def render_all(inventory: Inventory) -> list[RenderedFile]:
+    """Every file for every host, plus the cluster-wide CIB (host None)."""
+    env = make_environment()
+    files: list[RenderedFile] = []
+    for template in TEMPLATES:
+        for host in inventory.groups.get(template.group, []):
+            files += _render_one(env, template, host_context(inventory, host))
+    members = inventory.groups.get("cluster_members", [])
+    if members:
+        cib = env.get_template(f"{CIB_TEMPLATE.role}/templates/{CIB_TEMPLATE.name}")
+        files.append(RenderedFile(None, CIB_FILE, cib.render(host_context(inventory, members[0]))))
+    return files
+
+
+def write_rendered(files: list[RenderedFile], out: Path) -> list[Path]:
+    """Lay files out as OUT/<host>/<absolute path> and OUT/cluster/cib.xml."""
+    written = []
+    for item in files:
+        path = out / (item.dest if item.host is None else f"{item.host}/{item.dest.lstrip('/')}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(item.content, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,210 @@
+"""Validation: every bad input gets exit 2, a field path, a hint, and no traceback."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from halab.errors import InvalidInput
+from halab.model import load_cluster
+
+from .conftest import EXAMPLES
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "networks": [{"name": "lan", "subnet": "198.18.90.0/24"}, {"name": "hb", "subnet": "198.18.91.0/24"}],
+    "nodes": [
+        {"name": "n1", "addresses": {"lan": "198.18.90.11", "hb": "198.18.91.11"}},
+        {"name": "n2", "addresses": {"lan": "198.18.90.12", "hb": "198.18.91.12"}},
+        {"name": "d1", "roles": ["director"], "addresses": {"lan": "198.18.90.21"}},
+        {"name": "d2", "roles": ["director"], "addresses": {"lan": "198.18.90.22"}},
+        {"name": "r1", "roles": ["realserver"], "addresses": {"lan": "198.18.90.31"}},
+    ],
+    "corosync": {"links": ["lan", "hb"], "quorum": {"two_node": True}},
+    "fencing": "disabled",
+    "resources": [
+        {"name": "fs", "type": "filesystem", "drbd": "r0", "directory": "/srv"},
+        {"name": "vip", "type": "ip", "address": "198.18.90.100"},
+        {"name": "web", "type": "apache"},
+        {"name": "site", "type": "group", "members": ["fs", "vip", "web"]},
+    ],
+    "constraints": {"location": [{"resource": "site", "node": "n1"}]},
+    "drbd": {"resources": [{"name": "r0", "disk": "/dev/vdb"}]},
+    "vrrp": {"instances": [{"name": "VI_1", "router_id": 51, "network": "lan", "vips": ["198.18.90.200"]}]},
+    "lvs": {"virtual_servers": [{"name": "web", "vip": "198.18.90.200"}]},
+}
+
+
+def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """Return a copy of doc with the dotted path (list indexes as numbers) set or deleted."""
+    doc = copy.deepcopy(doc)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    target: Any = doc
+    for part in parents:
+        target = target[part]
+    if value is DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return doc
+
+
+DELETE = object()
+
+# (case id, mutation path, new value, expected path in the error, expected words)
+MUTATIONS = [
+    ("unknown-top-key", "nodez", [], "nodez", "did you mean 'nodes'"),
+    ("unknown-nested-key", "corosync.tokn", 1, "corosync.tokn", "did you mean 'token'"),
+    ("missing-name", "name", DELETE, "name", "required"),
+    ("bad-cluster-name", "name", "Bad Name", "name", "wrong form"),
+    ("subnet-not-cidr", "networks.0.subnet", "198.18.90.0/33", "networks[0].subnet", ""),
+    ("address-not-ip", "nodes.0.addresses.lan", "198.18.90.300", "nodes[0].addresses.lan", "IPv4"),
+    ("address-outside-subnet", "nodes.1.addresses.lan", "198.18.95.12", "nodes[1].addresses.lan", "not a host address"),
+    ("duplicate-node-name", "nodes.1.name", "n1", "nodes[1].name", "used twice"),
+    ("duplicate-address", "nodes.1.addresses.lan", "198.18.90.11", "nodes[1].addresses.lan", "already used"),
+    (
+        "unknown-network-in-addresses",
+        "nodes.0.addresses.wan",
+        "198.18.90.50",
+        "nodes[0].addresses.wan",
+        "unknown network",
+    ),
+    ("bad-role", "nodes.0.roles", ["master"], "nodes[0].roles[0]", "member"),
+    ("vip-outside-subnet", "resources.1.address", "198.19.1.1", "resources[1].address", "outside every network"),
+    (
+        "group-missing-member",
+        "resources.3.members",
+        ["fs", "vip", "nope"],
+        "resources[3].members[2]",
+        "unknown resource",
+    ),
+    (
+        "constraint-missing-resource",
+        "constraints.location.0.resource",
+        "ghost",
+        "constraints.location[0].resource",
+        "unknown resource",
+    ),
+    (
+        "constraint-bad-node",
+        "constraints.location.0.node",
+        "d1",
+        "constraints.location[0].node",
+        "not a cluster member",
+    ),
+    ("unknown-resource-type", "resources.2.type", "nginx", "resources[2].type", "unknown resource type"),
+    ("resource-without-type", "resources.2", {"name": "web"}, "resources[2]", "no 'type'"),
+    ("fencing-missing", "fencing", DELETE, "fencing", "not configured"),
+    ("fencing-wrong-word", "fencing", "off", "fencing", "expected"),
+    ("two-nodes-no-two-node", "corosync.quorum", {"two_node": False}, "corosync.quorum", "loses quorum"),
+    ("link-network-unknown", "corosync.links", ["lan", "ring9"], "corosync.links[1]", "unknown network"),
+    ("member-missing-link-address", "nodes.1.addresses", {"lan": "198.18.90.12"}, "nodes[1].addresses", "link 1"),
+    ("vrrp-router-id-range", "vrrp.instances.0.router_id", 256, "vrrp.instances[0].router_id", "255"),
+    ("vrrp-auth-plaintext", "vrrp.instances.0.auth_pass", "secret", "vrrp.instances[0].auth_pass", "plain-text secret"),
+    ("vrrp-vip-outside", "vrrp.instances.0.vips", ["198.18.99.1"], "vrrp.instances[0].vips[0]", "outside"),
+    ("lvs-vip-not-vrrp", "lvs.virtual_servers.0.vip", "198.18.90.201", "lvs.virtual_servers[0].vip", "not a VIP"),
+    ("drbd-unknown-ref", "resources.0.drbd", "r9", "resources[0].drbd", "unknown DRBD resource"),
+    ("drbd-no-disk", "drbd.resources.0.disk", DELETE, "drbd.resources[0].disk", "no backing disk"),
+    ("drbd-port-range", "drbd.resources.0.port", 80, "drbd.resources[0].port", "1024"),
+    (
+        "secret-wrong-shape",
+        "pacemaker",
+        {"hacluster_password": {"vault": "x"}},
+        "pacemaker.hacluster_password",
+        "not a secret",
+    ),
+    ("score-bad", "constraints.location.0.score", "lots", "constraints.location[0].score", ""),
+    ("order-self", "constraints.order", [{"first": "vip", "then": "vip"}], "constraints.order[0].then", "itself"),
+    (
+        "clone-of-group-member",
+        "resources",
+        BASE["resources"] + [{"name": "c", "type": "clone", "resource": "vip"}],
+        "resources[4].resource",
+        "inside group",
+    ),
+    ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
+]
+
+
+@pytest.mark.parametrize(("case", "path", "value", "where", "words"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_each_bad_input_is_reported_with_its_path(halab, tmp_path: Path, case, path, value, where, words) -> None:
+    bad = tmp_path / f"{case}.yml"
+    bad.write_text(yaml.safe_dump(_set(BASE, path, value)))
+    code, out, err = halab("validate", bad)
+    assert code == 2, err
+    assert "Traceback" not in err + out
+    assert f"{where}:" in err, err
+    assert words in err, err
+    assert "hint:" in err
+
+
+def test_base_document_is_valid(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text(yaml.safe_dump(BASE))
+    assert load_cluster(good).name == "t"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_examples_are_valid(halab, example: Path) -> None:
+    code, out, err = halab("validate", example)
+    assert code == 0, err
+    assert out.startswith("valid: cluster")
+
+
+RAW_CASES = [
+    ("yaml-syntax", "name: t\nnetworks: [\n", ":3:1:", "YAML syntax"),
+    ("duplicate-key", "name: t\nname: u\n", ":2:1:", "duplicate key 'name'"),
+    ("not-a-mapping", "- a\n- b\n", ":1:1:", "must be a YAML mapping"),
+    ("empty-file", "", ":1:1:", "must be a YAML mapping"),
+    ("binary", "\x00\x01", "", "YAML"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "position", "words"), RAW_CASES, ids=[c[0] for c in RAW_CASES])
+def test_malformed_yaml_reports_line_and_column(halab, tmp_path: Path, case, text, position, words) -> None:
+    bad = tmp_path / f"{case}.yml"
+    bad.write_text(text)
+    code, _, err = halab("validate", bad)
+    assert code == 2
+    assert words in err and position in err, err
+    assert "Traceback" not in err
+
+
+def test_all_problems_are_reported_together(tmp_path: Path) -> None:
+    doc = _set(_set(BASE, "nodes.1.name", "n1"), "resources.1.address", "198.19.1.1")
+    bad = tmp_path / "two.yml"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InvalidInput) as caught:
+        load_cluster(bad)
+    paths = {p.path for p in caught.value.problems}
+    assert {"nodes[1].name", "resources[1].address"} <= paths
+
+
+def test_unreadable_file_is_invalid_input(halab, tmp_path: Path) -> None:
+    code, _, err = halab("validate", tmp_path / "missing.yml")
+    assert code == 2 and "cannot read the file" in err
+
+
+def test_vault_and_env_secrets_are_accepted(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "examples" / "lvs-dr.yml").read_text()
+    text = text.replace(
+        "auth_pass: {env: HALAB_VRRP_PASS}", "auth_pass: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          6162"
+    )
+    path = tmp_path / "vault.yml"
+    path.write_text(text)
+    cluster = load_cluster(path)
+    assert cluster.vrrp is not None
+    assert type(cluster.vrrp.instances[0].auth_pass).__name__ == "VaultValue"
+
+
+def test_schema_command_prints_json_schema(halab) -> None:
+    import json
+
+    code, out, _ = halab("schema")
+    schema = json.loads(out)
+    assert code == 0 and schema["title"] == "halab cluster file"
+    assert "nodes" in schema["properties"]
