@@ -84,6 +84,38 @@ def render(cluster_file: Path, output: Path) -> None:
     click.echo(f"rendered {len(written)} files into {output}/")
 
 
+@main.command()
+@cluster_file
+@click.option("--check", is_flag=True, help="dry run: report what would change, change nothing")
+@click.option("--diff", is_flag=True, help="show file and CIB differences")
+@click.option("--limit", help="only these hosts (Ansible pattern)")
+@click.option("--tags", help="only tasks with these tags (comma-separated)")
+@click.option(
+    "--vault-password-file", type=click.Path(exists=True, dir_okay=False), help="for !vault secrets in the cluster file"
+)
+@click.option("-v", "--verbose", count=True, help="more Ansible output in the run log")
+def deploy(
+    cluster_file: Path,
+    check: bool,
+    diff: bool,
+    limit: str | None,
+    tags: str | None,
+    vault_password_file: str | None,
+    verbose: int,
+) -> None:
+    """Validate, then converge every host with the Ansible roles (playbooks/site.yml)."""
+    from .deploy import deploy as run_deploy
+
+    cmdline = [
+        *(["--check"] if check else []),
+        *(["--diff"] if diff else []),
+        *(["--limit", limit] if limit else []),
+        *(["--tags", tags] if tags else []),
+        *(["--vault-password-file", vault_password_file] if vault_password_file else []),
+    ]
+    run_deploy(load_cluster(cluster_file), str(cluster_file), cmdline, verbose, check=check)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point with halab's exit codes and no tracebacks for expected failures."""
     try:

@@ -1,10 +1,36 @@
-"""Run halab's playbooks through ansible-runner against a cluster's hosts."""
+"""Run halab's playbooks through ansible-runner against a cluster's hosts.
+
+Before anything touches a host: the model is valid, every secret reference resolves on
+this machine, and every host answers on its SSH port. Each run gets a private directory
+(mode 0700) holding the generated inventory and ansible-runner's artifacts (full log).
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .model import Cluster
+from .errors import InvalidInput, Problem
+from .inventory import build_inventory, write_inventory
+from .model import Cluster, EnvSecret, Fencing, FileSecret
+from .paths import playbooks_dir, roles_dir, state_dir
+
+ANSIBLE_ENV = {
+    "ANSIBLE_PIPELINING": "True",
+    "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o PreferredAuthentications=publickey",
+    "ANSIBLE_GATHERING": "explicit",
+    "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    "ANSIBLE_DISPLAY_ARGS_TO_STDOUT": "False",
+    "ANSIBLE_NOCOLOR": "True",
+    "ANSIBLE_FORCE_COLOR": "False",
+    "ANSIBLE_TIMEOUT": "20",
+    "ANSIBLE_DEPRECATION_WARNINGS": "False",
+}
 
 
 def lab_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
@@ -12,3 +38,122 @@ def lab_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
     from .lab import inventory_overrides
 
     return inventory_overrides(cluster.name) or {}
+
+
+def _secret_places(cluster: Cluster) -> list[tuple[str, Any]]:
+    places: list[tuple[str, Any]] = [("pacemaker.hacluster_password", cluster.pacemaker.hacluster_password)]
+    if isinstance(cluster.fencing, Fencing):
+        places += [(f"fencing.devices[{i}].password", d.password) for i, d in enumerate(cluster.fencing.devices)]
+    if cluster.vrrp is not None:
+        places += [(f"vrrp.instances[{i}].auth_pass", v.auth_pass) for i, v in enumerate(cluster.vrrp.instances)]
+    return places
+
+
+def check_secrets(cluster: Cluster) -> list[Problem]:
+    """Every {env:}/{file:} secret resolves here (values are never read into messages)."""
+    problems = []
+    for path, secret in _secret_places(cluster):
+        if isinstance(secret, EnvSecret) and not os.environ.get(secret.env):
+            problems.append(
+                Problem(
+                    path,
+                    f"environment variable {secret.env} is not set",
+                    f"export {secret.env}=... before running halab",
+                )
+            )
+        elif isinstance(secret, FileSecret):
+            file = Path(secret.file).expanduser()
+            if not file.is_file() or not os.access(file, os.R_OK):
+                problems.append(Problem(path, f"secret file {secret.file} is not readable", "create it (mode 0600)"))
+            elif file.stat().st_mode & 0o077:
+                problems.append(
+                    Problem(path, f"secret file {secret.file} is readable by others", f"chmod 600 {secret.file}")
+                )
+    return problems
+
+
+def _reachable(address: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_reachable(cluster: Cluster, hostvars: dict[str, dict[str, Any]], timeout: float = 3.0) -> list[Problem]:
+    """Every target answers on its SSH port (checked in parallel, before any change)."""
+    targets = {
+        node.name: (str(hostvars[node.name]["ansible_host"]), int(hostvars[node.name]["ansible_port"]))
+        for node in cluster.nodes
+    }
+    with ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
+        answers = dict(zip(targets, pool.map(lambda t: _reachable(*t, timeout), targets.values()), strict=True))
+    problems = []
+    for index, node in enumerate(cluster.nodes):
+        if not answers[node.name]:
+            host, port = targets[node.name]
+            problems.append(
+                Problem(
+                    f"nodes[{index}]",
+                    f"host {node.name} ({host}:{port}) does not answer on SSH",
+                    "start it (for a lab: halab lab up) or fix its address / connection.host",
+                )
+            )
+    return problems
+
+
+@dataclass
+class RunDir:
+    """A private per-run directory: inventory, artifacts, log."""
+
+    path: Path
+    inventory: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inventory = self.path / "inventory"
+
+
+def new_run_dir(cluster: Cluster, verb: str) -> RunDir:
+    base = state_dir() / "runs" / cluster.name
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(state_dir(), 0o700)
+    path = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{verb}-{os.getpid()}"
+    path.mkdir(mode=0o700)
+    return RunDir(path)
+
+
+def prepare(cluster: Cluster, source: str, verb: str, *, check_hosts: bool = True) -> RunDir:
+    """Validate what only this machine can tell, then write the run's inventory."""
+    inventory = build_inventory(cluster, lab_connections(cluster))
+    hostvars = {host: inventory.hostvars(host) for host in inventory.host_vars}
+    problems = check_secrets(cluster)
+    if check_hosts and not problems:
+        problems = check_reachable(cluster, hostvars)
+    if problems:
+        raise InvalidInput(problems, source, title="cannot start: fix these first (no host was touched)")
+    run_dir = new_run_dir(cluster, verb)
+    write_inventory(inventory, run_dir.inventory, source)
+    return run_dir
+
+
+def ansible_env(forks: int) -> dict[str, str]:
+    return ANSIBLE_ENV | {"ANSIBLE_ROLES_PATH": str(roles_dir()), "ANSIBLE_FORKS": str(max(forks, 5))}
+
+
+def run_playbook(
+    run_dir: RunDir, playbook: str, *, forks: int, cmdline: list[str], event_handler: Any, verbosity: int = 0
+) -> Any:
+    """Run one playbook; return the ansible-runner Runner (status, rc, stats, events)."""
+    import ansible_runner
+
+    return ansible_runner.run(
+        private_data_dir=str(run_dir.path),
+        playbook=str(playbooks_dir() / playbook),
+        inventory=str(run_dir.inventory),
+        envvars=ansible_env(forks),
+        cmdline=" ".join(cmdline) if cmdline else None,
+        event_handler=event_handler,
+        verbosity=verbosity or None,
+        quiet=True,
+        ident="ansible",
+    )

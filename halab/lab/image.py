@@ -16,9 +16,7 @@ from halab.paths import cache_dir
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-INCLUDE = (
-    "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,iputils-ping,procps"
-)
+INCLUDE = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,iputils-ping,procps"
 # Bump when the customisation below changes: a new key means a fresh image.
 LAYOUT_VERSION = "2"
 READY = ".halab-image-ready"

@@ -75,9 +75,7 @@ def _check_conflicts(spec: LabSpec) -> None:
     for i, net in enumerate(spec.networks):
         for used in network.host_networks():
             if net.subnet.overlaps(used) and used not in mine:
-                raise LabInputError(
-                    f"networks[{i}].subnet: {net.subnet} overlaps {used}, already on this host"
-                )
+                raise LabInputError(f"networks[{i}].subnet: {net.subnet} overlaps {used}, already on this host")
 
 
 def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
@@ -86,8 +84,7 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
         existing = state.load(spec.name)
         if existing is not None and existing.spec != spec:
             raise LabInputError(
-                f"lab {spec.name!r} is up with a different layout; "
-                f"run `halab lab down {spec.name}` first"
+                f"lab {spec.name!r} is up with a different layout; run `halab lab down {spec.name}` first"
             )
         _check_conflicts(spec)
         if not image_ready():
@@ -189,9 +186,7 @@ def _ensure_proxy(st: LabState) -> None:
     log = (st.dir / "aptproxy.log").open("ab")
     argv = [sys.executable, "-m", "halab.lab.aptproxy", address, str(PORT),
             str(cache_dir() / "apt-pool")]  # fmt: skip
-    child = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-    )
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
     st.proxy = Proc.of(child.pid)
     st.save()

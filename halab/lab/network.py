@@ -55,9 +55,7 @@ def create_netns(ns: str) -> None:
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
 
-def add_veth(
-    host_side: str, ns: str, inner: str, bridge: str, address: IPv4Interface, mtu: int
-) -> None:
+def add_veth(host_side: str, ns: str, inner: str, bridge: str, address: IPv4Interface, mtu: int) -> None:
     """veth `host_side` on `bridge` <-> `inner` (with `address`) inside namespace `ns`."""
     run(["ip", "link", "add", host_side, "mtu", str(mtu), "type", "veth",
          "peer", "name", inner, "mtu", str(mtu), "netns", ns])  # fmt: skip

@@ -59,8 +59,7 @@ def write_identity(state: LabState, node: NodeState) -> str:
     _put(root / "etc/machine-id", secrets.token_hex(16) + "\n")
     _put(
         root / "etc/apt/apt.conf.d/01halab-proxy",
-        f'Acquire::http::Proxy "http://{primary.host_address}:{PORT}";\n'
-        'Acquire::https::Proxy "DIRECT";\n',
+        f'Acquire::http::Proxy "http://{primary.host_address}:{PORT}";\nAcquire::https::Proxy "DIRECT";\n',
     )
     _trust_host_cas(root)
     ssh_dir = root / "root/.ssh"
@@ -112,9 +111,7 @@ def boot(state: LabState, node: NodeState) -> None:
         "--capability=CAP_NET_ADMIN", "--resolv-conf=off", "--link-journal=no",
         "--timezone=off",
     ]  # fmt: skip
-    child = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-    )
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
     node.nspawn = Proc.of(child.pid)
     state.save()

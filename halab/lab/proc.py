@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from halab.lab.errors import LabError
 
 
-def run(
-    argv: Sequence[str], *, check: bool = True, timeout: float | None = 120
-) -> subprocess.CompletedProcess[str]:
+def run(argv: Sequence[str], *, check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
     """Run `argv`, capture its output; raise LabError (with stderr) on failure if `check`."""
     try:
         result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)

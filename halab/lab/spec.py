@@ -105,9 +105,7 @@ class LabSpec:
 
 def check_lab_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise LabInputError(
-            f"lab name {name!r} is invalid: use 1-31 of a-z, 0-9 and '-', starting with a letter"
-        )
+        raise LabInputError(f"lab name {name!r} is invalid: use 1-31 of a-z, 0-9 and '-', starting with a letter")
     return name
 
 
@@ -150,18 +148,14 @@ def generic_spec(name: str, count: int, subnet: IPv4Network) -> LabSpec:
 
 def _check_subnet(field_name: str, subnet: IPv4Network) -> None:
     if not subnet.subnet_of(LAB_RANGE):
-        raise LabInputError(
-            f"{field_name}: {subnet} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}"
-        )
+        raise LabInputError(f"{field_name}: {subnet} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}")
     if subnet.prefixlen > 29:
         raise LabInputError(f"{field_name}: {subnet} is too small for a lab (at most /29)")
 
 
 def _check_in(field_name: str, address: IPv4Address, subnet: IPv4Network) -> None:
     if address not in LAB_RANGE:
-        raise LabInputError(
-            f"{field_name}: {address} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}"
-        )
+        raise LabInputError(f"{field_name}: {address} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}")
     if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
         raise LabInputError(f"{field_name}: {address} is not a host address of {subnet}")
 
@@ -176,18 +170,12 @@ def validate(spec: LabSpec) -> None:
         _check_subnet(f"networks[{i}].subnet", net.subnet)
         _check_in(f"networks[{i}].gateway", net.host_address, net.subnet)
         if not IFNAME_RE.match(net.interface):
-            raise LabInputError(
-                f"networks[{i}].interface: {net.interface!r} is not a valid interface name"
-            )
+            raise LabInputError(f"networks[{i}].interface: {net.interface!r} is not a valid interface name")
         for j, other in enumerate(spec.networks[:i]):
             if net.subnet.overlaps(other.subnet):
-                raise LabInputError(
-                    f"networks[{i}].subnet: {net.subnet} overlaps networks[{j}] ({other.subnet})"
-                )
+                raise LabInputError(f"networks[{i}].subnet: {net.subnet} overlaps networks[{j}] ({other.subnet})")
             if net.interface == other.interface:
-                raise LabInputError(
-                    f"networks[{i}].interface: {net.interface} is also used by networks[{j}]"
-                )
+                raise LabInputError(f"networks[{i}].interface: {net.interface} is also used by networks[{j}]")
     by_net = {net.name: net for net in spec.networks}
     seen_names: set[str] = set()
     seen_addrs: dict[IPv4Address, str] = {}
@@ -198,9 +186,7 @@ def validate(spec: LabSpec) -> None:
             raise LabInputError(f"nodes[{j}].name: {node.name!r} appears twice")
         seen_names.add(node.name)
         if spec.primary.name not in node.addresses:
-            raise LabInputError(
-                f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}"
-            )
+            raise LabInputError(f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}")
         for net_name, addr in node.addresses.items():
             where = f"nodes[{j}].addresses.{net_name}"
             if net_name not in by_net:

@@ -1,0 +1,33 @@
+"""`halab deploy`: preflight on this machine, then site.yml through ansible-runner."""
+
+from __future__ import annotations
+
+import click
+
+from .errors import OperationFailed
+from .model import Cluster
+from .progress import RunProgress
+from .runner import prepare, run_playbook
+
+
+def deploy(cluster: Cluster, source: str, cmdline: list[str], verbosity: int, *, check: bool) -> None:
+    """Converge the cluster; raise OperationFailed naming the failing host/task."""
+    run_dir = prepare(cluster, source, "check" if check else "deploy")
+    hosts = [node.name for node in cluster.nodes]
+    with RunProgress(hosts) as progress:
+        runner = run_playbook(
+            run_dir, "site.yml", forks=len(hosts), cmdline=cmdline, event_handler=progress.handle, verbosity=verbosity
+        )
+    progress.summary()
+    log = run_dir.path / "artifacts" / "ansible" / "stdout"
+    total_changed = sum(state.changed for state in progress.states.values())
+    click.echo(f"log: {log}", err=True)
+    if runner.status != "successful" or progress.failures:
+        first = progress.failures[0] if progress.failures else None
+        where = f"{first.host} / {first.task}: {first.message}" if first else f"ansible-runner: {runner.status}"
+        raise OperationFailed(f"deploy failed after {progress.elapsed():.0f}s at {where}")
+    verb = "would change" if check else "changed"
+    if total_changed:
+        click.echo(f"{verb} {total_changed} task(s) in {progress.elapsed():.0f}s")
+    else:
+        click.echo(f"no changes ({progress.elapsed():.0f}s): the cluster already matches {source}")
