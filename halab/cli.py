@@ -116,6 +116,16 @@ def deploy(
     run_deploy(load_cluster(cluster_file), str(cluster_file), cmdline, verbose, check=check)
 
 
+@main.command()
+@cluster_file
+@click.option("-k", "select", help="only checks matching this pytest -k expression")
+def verify(cluster_file: Path, select: str | None) -> None:
+    """Check the live hosts against the cluster file (testinfra)."""
+    from .verify import verify as run_verify
+
+    run_verify(load_cluster(cluster_file), str(cluster_file), ["-k", select] if select else [])
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point with halab's exit codes and no tracebacks for expected failures."""
     try:

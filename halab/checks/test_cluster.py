@@ -1,0 +1,188 @@
+"""What a deployed cluster must look like, derived from its cluster file.
+
+Each check names the host and says what it expected and what it found.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from halab.model import ApacheResource, Cluster, IpResource
+from halab.render import SECRET_PLACEHOLDER, RenderedFile
+
+PACKAGES = {
+    "cluster_members": ["corosync", "pacemaker", "pacemaker-cli-utils", "resource-agents"],
+    "qdevice_hosts": ["corosync-qnetd"],
+    "apache_servers": ["apache2"],
+    "lvs_directors": ["keepalived", "ipvsadm"],
+    "drbd_nodes": ["drbd-utils"],
+}
+
+
+def test_packages_installed(host: Any, node: str, groups: set[str]) -> None:
+    wanted = sorted({pkg for group in groups for pkg in PACKAGES.get(group, [])})
+    missing = [pkg for pkg in wanted if not host.package(pkg).is_installed]
+    assert not missing, f"{node}: packages not installed: {missing}"
+
+
+def _services(groups: set[str], inventory_vars: dict[str, Any]) -> dict[str, bool]:
+    """Service -> should it be enabled and running under systemd (False: disabled, stopped)."""
+    wanted: dict[str, bool] = {}
+    if "cluster_members" in groups:
+        wanted |= {"corosync": True, "pacemaker": True}
+    if "qdevice_hosts" in groups:
+        wanted["corosync-qnetd"] = True
+    if "lvs_directors" in groups:
+        wanted["keepalived"] = True
+    if "apache_servers" in groups:
+        wanted["apache2"] = not inventory_vars.get("apache_managed_by_pacemaker", False)
+    return wanted
+
+
+def test_services_state(host: Any, node: str, groups: set[str], inventory: Any) -> None:
+    problems = []
+    for name, managed_by_systemd in _services(groups, inventory.hostvars(node)).items():
+        service = host.service(name)
+        if managed_by_systemd and not (service.is_enabled and service.is_running):
+            problems.append(
+                f"{name} should be enabled and running (enabled={service.is_enabled}, running={service.is_running})"
+            )
+        if not managed_by_systemd and service.is_enabled:
+            problems.append(f"{name} is enabled in systemd, but Pacemaker manages it")
+    assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def _only(groups: set[str], group: str) -> None:
+    if group not in groups:
+        pytest.skip(f"not in {group}")
+
+
+def test_corosync_membership_and_quorum(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
+    _only(groups, "cluster_members")
+    status = host.run("corosync-quorumtool -s -p")
+    assert status.rc == 0, f"{node}: corosync-quorumtool -s failed: {status.stdout}{status.stderr}"
+    assert re.search(r"^Quorate:\s+Yes", status.stdout, re.M), f"{node}: not quorate:\n{status.stdout}"
+    listed = host.run("corosync-quorumtool -l -p").stdout
+    names = set(re.findall(r"^\s*\d+\s+\d+\s+(\S+)", listed, re.M))
+    expected = {n.name for n in cluster.members}
+    assert names == expected, f"{node}: membership {sorted(names)} != expected {sorted(expected)}"
+
+
+def test_corosync_links_connected(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
+    _only(groups, "cluster_members")
+    out = host.run("corosync-cfgtool -s").stdout
+    links = len(cluster.link_networks)
+    for link in range(links):
+        assert f"LINK ID {link}" in out, f"{node}: corosync link {link} missing:\n{out}"
+    down = [
+        line.strip()
+        for line in out.splitlines()
+        if "nodeid" in line and "localhost" not in line and "connected" not in line
+    ]
+    assert not down, f"{node}: links not connected: {down}"
+
+
+def _crm_mon(host: Any) -> ET.Element:
+    result = host.run("crm_mon -1 --output-as=xml")
+    assert result.rc == 0, f"crm_mon failed: {result.stderr}"
+    return ET.fromstring(result.stdout)
+
+
+def test_pacemaker_nodes_online_and_no_failures(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
+    _only(groups, "cluster_members")
+    mon = _crm_mon(host)
+    nodes = {n.get("name"): n for n in mon.findall("./nodes/node")}
+    offline = [n.name for n in cluster.members if nodes.get(n.name) is None or nodes[n.name].get("online") != "true"]
+    assert not offline, f"{node}: nodes not online in Pacemaker: {offline}"
+    failures = [
+        f"{f.get('op_key')} on {f.get('node')}: {f.get('exitreason') or f.get('status')}" for f in mon.iter("failure")
+    ]
+    assert not failures, f"{node}: failed actions: {failures}"
+
+
+def test_every_resource_runs_where_allowed(host: Any, node: str, groups: set[str], inventory: Any) -> None:
+    _only(groups, "cluster_members")
+    if node != inventory.groups["cluster_members"][0]:
+        pytest.skip("checked once, from the first member")
+    mon = _crm_mon(host)
+    running: dict[str, list[str]] = {}
+    for res in mon.iter("resource"):
+        rid = res.get("id", "").split(":")[0]
+        if res.get("active") == "true" and res.get("failed") != "true":
+            running.setdefault(rid, []).extend(n.get("name", "") for n in res.iter("node"))
+    clones = {c["resource"]: c["id"] for c in inventory.group_vars["all"]["pacemaker_clones"]}
+    grouped_in_clone = {
+        m for g in inventory.group_vars["all"]["pacemaker_groups"] if g["id"] in clones for m in g["members"]
+    }
+    problems = []
+    for primitive in inventory.group_vars["all"]["pacemaker_primitives"]:
+        rid = primitive["id"]
+        where = running.get(rid, [])
+        if not where:
+            problems.append(f"{rid} is not running anywhere")
+        elif rid not in clones and rid not in grouped_in_clone and len(where) != 1:
+            problems.append(f"{rid} runs on {where}, expected exactly one node")
+    assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def test_floating_ips_answer(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
+    _only(groups, "cluster_members")
+    serves_http = any(isinstance(r, ApacheResource) for r in cluster.resources)
+    problems = []
+    for res in cluster.resources:
+        if not isinstance(res, IpResource):
+            continue
+        if serves_http:
+            url = f"http://{res.address}:{cluster.apache.port}/"
+            code = host.run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {url}").stdout.strip()
+            if code != "200":
+                problems.append(f"{url} answered {code or 'nothing'}")
+        elif host.run(f"ping -c1 -W2 {res.address}").rc != 0:
+            problems.append(f"{res.address} does not answer ping")
+    assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def _same(expected: str, actual: str) -> bool:
+    """Equal, except lines that carry a redacted secret (compared up to the secret)."""
+    want, have = expected.splitlines(), actual.splitlines()
+    if len(want) != len(have):
+        return False
+    for line, other in zip(want, have, strict=True):
+        if SECRET_PLACEHOLDER in line:
+            if not other.startswith(line.split(SECRET_PLACEHOLDER)[0]):
+                return False
+        elif line.rstrip() != other.rstrip():
+            return False
+    return True
+
+
+def test_config_files_match_rendering(host: Any, node: str, rendered: list[RenderedFile]) -> None:
+    problems = []
+    for item in rendered:
+        if item.host != node:
+            continue
+        remote = host.file(item.dest)
+        if not remote.exists:
+            problems.append(f"{item.dest} is missing")
+        elif not _same(item.content, remote.content_string):
+            problems.append(f"{item.dest} differs from `halab render` (edited by hand, or not deployed)")
+    assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def test_vrrp_vip_on_exactly_one_director(host: Any, node: str, groups: set[str], inventory: Any, peer: Any) -> None:
+    _only(groups, "lvs_directors")
+    directors = inventory.groups["lvs_directors"]
+    if node != directors[0]:
+        pytest.skip("checked once, from the first director")
+    addresses = {name: peer(name).run("ip -o -4 addr show").stdout for name in directors}
+    problems = []
+    for instance in inventory.group_vars["all"].get("keepalived_instances", []):
+        for vip in instance["vips"]:
+            holders = [name for name, out in addresses.items() if f" {vip} " in out]
+            if len(holders) != 1:
+                problems.append(f"{vip} is held by {holders or 'no director'}")
+    assert not problems, "; ".join(problems)

@@ -1,0 +1,28 @@
+"""`halab verify`: run the testinfra checks against the deployed hosts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from . import checks
+from .errors import OperationFailed
+from .model import Cluster
+from .runner import prepare
+
+CHECKS_DIR = Path(checks.__file__).resolve().parent
+
+
+def verify(cluster: Cluster, source: str, extra: list[str]) -> None:
+    """Run the checks in a pytest subprocess; raise OperationFailed when any fails."""
+    run_dir = prepare(cluster, source, "verify")
+    command = [
+        sys.executable, "-m", "pytest", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"),
+        "--rootdir", str(CHECKS_DIR), "--halab-cluster", str(Path(source).resolve()),
+        "--hosts=ansible://all", f"--ansible-inventory={run_dir.inventory}",
+        "-q", "-rfE", "--tb=line", "--no-header", *extra,
+    ]
+    result = subprocess.run(command, check=False)
+    if result.returncode != 0:
+        raise OperationFailed(f"verification failed (pytest exit {result.returncode}); see the failures above")
