@@ -25,7 +25,8 @@ from halab.paths import cache_dir
 
 # Test hook: raise after this many nodes were booted by `up` (checks cleanup of a half lab).
 FAIL_AFTER_NODES_ENV = "HALAB_LAB_FAIL_AFTER_NODES"
-IP_FORWARD_MARK = "ip_forward-was-off"
+# Machine-wide (not per state dir): labs of every user/state dir share the sysctl.
+IP_FORWARD_MARK = Path("/run/halab-lab/ip_forward-was-off")
 
 
 def choose_subnet(name: str) -> IPv4Network:
@@ -106,7 +107,8 @@ def _converge(st: LabState, image: Path, say: Any) -> None:
     spec = st.spec
     mtu = network.uplink_mtu()
     if not network.ip_forward_enabled():
-        (state.labs_dir() / IP_FORWARD_MARK).touch()
+        IP_FORWARD_MARK.parent.mkdir(mode=0o700, exist_ok=True)
+        IP_FORWARD_MARK.touch()
         network.set_ip_forward(True)
     for link, net in enumerate(spec.networks):
         bridge = names.bridge(spec.name, link)
@@ -253,10 +255,9 @@ def teardown(st: LabState) -> None:
         st.save()
         raise LabError(f"lab {st.name}: teardown incomplete: " + "; ".join(problems))
     shutil.rmtree(st.dir, ignore_errors=True)
-    mark = state.labs_dir() / IP_FORWARD_MARK
-    if mark.exists() and not state.lab_names():
-        network.set_ip_forward(False)
-        mark.unlink()
+    if IP_FORWARD_MARK.exists() and not network.lab_bridges():
+        network.set_ip_forward(False)  # we turned it on, and no lab (any state dir) is left
+        IP_FORWARD_MARK.unlink()
 
 
 def down(name: str) -> bool:
@@ -284,6 +285,11 @@ def crash(name: str, node_name: str) -> None:
         if not node.running(ns):
             raise LabInputError(f"{node_name} is not running")
         node.power_off(ns)
+        # A dead machine has no live NIC: drop its namespace (addresses, VIPs, veths with it);
+        # `restore` plumbs it afresh, as a reboot would.
+        network.delete_netns(ns.netns)
+        for veth in ns.veths:
+            network.delete_link(veth)
         st.save()
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 IFNAME_MAX = 15
+BRIDGE_RE = re.compile(r"^hl[0-9a-f]{5}b[0-9]+$")
 
 
 def prefix(lab: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def host_networks() -> list[IPv4Network]:
         for link in links
         for a in link.get("addr_info", [])
         if a.get("family") == "inet"
+    ]
+
+
+def lab_bridges() -> list[str]:
+    """Bridges of any halab lab on this host (named by `names.bridge`)."""
+    return [
+        n
+        for n in os.listdir("/sys/class/net")
+        if names.BRIDGE_RE.match(n) and Path("/sys/class/net", n, "bridge").is_dir()
     ]
 
 

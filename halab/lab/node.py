@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -117,7 +118,8 @@ def boot(state: LabState, node: NodeState) -> None:
     state.save()
     deadline = time.monotonic() + 15
     while node.leader is None:
-        kids = children(child.pid)
+        # nspawn forks a short-lived helper first; the leader is the child in a new PID ns
+        kids = [k for k in children(child.pid) if _in_other_pid_ns(k)]
         if kids:
             node.leader = Proc.of(kids[0])
         elif child.poll() is not None:
@@ -128,6 +130,13 @@ def boot(state: LabState, node: NodeState) -> None:
         else:
             time.sleep(0.02)
     state.save()
+
+
+def _in_other_pid_ns(pid: int) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False
 
 
 def running(node: NodeState) -> bool:

@@ -6,6 +6,7 @@ import socket
 import time
 from pathlib import Path
 
+from halab.lab import names
 from halab.lab.errors import LabError
 from halab.lab.proc import run
 from halab.lab.state import LabState
@@ -30,12 +31,21 @@ def write_known_hosts(state: LabState, host_keys: dict[str, str]) -> None:
     state.known_hosts.write_text("".join(lines))
 
 
+# Control sockets: unix socket paths must stay under 108 bytes, so not in the state dir.
+CONTROL_DIR = Path("/run/halab-lab")
+
+
+def control_path(state: LabState) -> str:
+    return f"{CONTROL_DIR}/{names.prefix(state.name)}-%C"
+
+
 def common_options(state: LabState) -> list[str]:
+    CONTROL_DIR.mkdir(mode=0o700, exist_ok=True)
     return [
         "-o", f"UserKnownHostsFile={state.known_hosts}",
         "-o", "StrictHostKeyChecking=yes",
         "-o", "ControlMaster=auto",
-        "-o", f"ControlPath={state.dir}/cm-%C",
+        "-o", f"ControlPath={control_path(state)}",
         "-o", "ControlPersist=60s",
     ]  # fmt: skip
 
@@ -51,7 +61,7 @@ def ssh_argv(state: LabState, node: str, command: list[str], tty: bool = False) 
 
 def close_masters(state: LabState) -> None:
     """Stop ControlPersist masters of this lab (they would linger up to 60 s otherwise)."""
-    for sock in state.dir.glob("cm-*"):
+    for sock in CONTROL_DIR.glob(f"{names.prefix(state.name)}-*"):
         run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], check=False, timeout=5)
 
 

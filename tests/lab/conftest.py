@@ -1,0 +1,63 @@
+"""Fixtures for real lab tests: isolated state dir, skip reasons, guaranteed teardown."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from halab.lab import names, network, state
+from halab.lab.deps import missing_tools
+from halab.lab.errors import LabError
+from halab.lab.lab import down
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces, bridges, mounts)"
+    if missing_tools():
+        return f"lab tests need {', '.join(missing_tools())} (see docs/lab.md)"
+    if shutil.which("systemd-nspawn") is None:
+        return "systemd-nspawn unavailable"
+    return None
+
+
+@pytest.fixture
+def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private state dir (the image cache stays shared); every lab left in it is removed."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path / "state"))
+    yield tmp_path / "state"
+    for name in state.lab_names():
+        try:
+            down(name)
+        except LabError as exc:  # report, but let the other labs go too
+            print(f"teardown of lab {name} failed: {exc}")
+
+
+def leaks(lab: str, lab_dir: Path) -> list[str]:
+    """Everything of `lab` still present on the host."""
+    prefix = names.prefix(lab)
+    found = []
+    found += (
+        [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(prefix)]
+        if Path("/run/netns").is_dir()
+        else []
+    )
+    found += [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(prefix)]
+    with open("/proc/self/mountinfo") as info:
+        found += [f"mount {m}" for line in info if (m := line.split()[4]).startswith(str(lab_dir))]
+    found += [f"rule {r}" for r in network.rules_tagged(lab)]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if prefix in cmdline or str(lab_dir) in cmdline:
+            found.append(f"process {pid}: {cmdline[:120]}")
+    return found
