@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -137,7 +138,9 @@ def prepare(cluster: Cluster, source: str, verb: str, *, check_hosts: bool = Tru
 
 
 def ansible_env(forks: int) -> dict[str, str]:
-    return ANSIBLE_ENV | {"ANSIBLE_ROLES_PATH": str(roles_dir()), "ANSIBLE_FORKS": str(max(forks, 5))}
+    """Ansible settings of a halab run; ansible-playbook is taken from halab's own environment."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return ANSIBLE_ENV | {"ANSIBLE_ROLES_PATH": str(roles_dir()), "ANSIBLE_FORKS": str(max(forks, 5)), "PATH": path}
 
 
 def run_playbook(
