@@ -333,7 +333,13 @@ def status(name: str) -> dict[str, Any]:
             },
             "pid": ns.nspawn.pid if ns and ns.nspawn else None,
         }
-    return {"name": st.name, "source": st.source, "nodes": nodes}
+    return {
+        "name": st.name,
+        "source": st.source,
+        "ssh_key": str(st.key),
+        "known_hosts": str(st.known_hosts),
+        "nodes": nodes,
+    }
 
 
 def inventory_overrides(lab_name: str) -> dict[str, dict[str, Any]] | None:
