@@ -48,9 +48,9 @@ def secret_ref(value: Any) -> SecretRef | VaultValue | None:
     if value is None or isinstance(value, VaultValue):
         return value
     if isinstance(value, EnvSecret):
-        return SecretRef(f"{{{{ lookup('ansible.builtin.env', '{value.env}') }}}}")
+        return SecretRef(f'{{{{ lookup("ansible.builtin.env", "{value.env}") }}}}')
     if isinstance(value, FileSecret):
-        return SecretRef(f"{{{{ lookup('ansible.builtin.file', '{value.file}') }}}}")
+        return SecretRef(f'{{{{ lookup("ansible.builtin.file", "{value.file}") }}}}')
     return SecretRef(value)  # plain text, allowed only with allow_plaintext_secrets
 
 

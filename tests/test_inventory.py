@@ -1,0 +1,89 @@
+"""The generated inventory: what Ansible itself reads from it, secrets, regeneration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from halab.inventory import build_inventory, write_inventory
+from halab.model import load_cluster
+
+from .conftest import EXAMPLES, ROOT
+
+
+def _ansible_inventory(directory: Path) -> dict:
+    out = subprocess.run(["ansible-inventory", "-i", str(directory), "--list"], check=True,
+                         capture_output=True, text=True, env=os.environ | {"ANSIBLE_NOCOLOR": "1"})
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_ansible_reads_the_generated_inventory(tmp_path: Path, example: Path) -> None:
+    cluster = load_cluster(example)
+    write_inventory(build_inventory(cluster), tmp_path, str(example))
+    listed = _ansible_inventory(tmp_path)
+    hostvars = listed["_meta"]["hostvars"]
+    assert set(hostvars) == {n.name for n in cluster.nodes}
+    members = listed.get("cluster_members", {}).get("hosts", [])
+    assert members == [n.name for n in cluster.members]
+    for node in cluster.nodes:
+        assert hostvars[node.name]["ansible_host"] == str(node.addresses[cluster.networks[0].name])
+        assert hostvars[node.name]["halab_cluster_name"] == cluster.name
+
+
+def test_secrets_become_lookups_not_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALAB_IPMI_PASSWORD", "do-not-leak-me")
+    cluster = load_cluster(ROOT / "examples" / "web-ap.yml")
+    write_inventory(build_inventory(cluster), tmp_path, "web-ap.yml")
+    text = "".join(p.read_text() for p in tmp_path.rglob("*.yml"))
+    assert "do-not-leak-me" not in text
+    assert 'lookup("ansible.builtin.env", "HALAB_IPMI_PASSWORD")' in text
+
+
+def test_vault_secret_stays_encrypted(tmp_path: Path) -> None:
+    source = (ROOT / "examples" / "lvs-dr.yml").read_text().replace(
+        "auth_pass: {env: HALAB_VRRP_PASS}",
+        "auth_pass: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          61626364")
+    (tmp_path / "c.yml").write_text(source)
+    out = tmp_path / "inv"
+    write_inventory(build_inventory(load_cluster(tmp_path / "c.yml")), out, "c.yml")
+    text = (out / "group_vars" / "all" / "halab.yml").read_text()
+    assert "auth_pass: !vault |" in text and "$ANSIBLE_VAULT;1.1;AES256" in text
+
+
+def test_regeneration_keeps_local_overrides(tmp_path: Path) -> None:
+    cluster = load_cluster(ROOT / "examples" / "minimal.yml")
+    write_inventory(build_inventory(cluster), tmp_path, "minimal.yml")
+    local = tmp_path / "group_vars" / "all" / "local.yml"
+    local.write_text("corosync_token: 5000\n")
+    generated = tmp_path / "group_vars" / "all" / "halab.yml"
+    generated.write_text(generated.read_text() + "hand_edit: 1\n")
+    write_inventory(build_inventory(cluster), tmp_path, "minimal.yml")
+    assert local.read_text() == "corosync_token: 5000\n"
+    assert "hand_edit" not in generated.read_text()
+    assert _ansible_inventory(tmp_path)["_meta"]["hostvars"]["mini1"]["corosync_token"] == 5000
+
+
+def test_drbd_filesystem_derives_clone_and_constraints() -> None:
+    inv = build_inventory(load_cluster(ROOT / "examples" / "web-ap.yml"))
+    pcmk = inv.group_vars["all"]
+    clone = next(c for c in pcmk["pacemaker_clones"] if c["id"] == "drbd-www-clone")
+    assert clone["promotable"] and clone["meta"]["notify"] == "true"
+    colocation = next(c for c in pcmk["pacemaker_colocations"] if c["with"] == "drbd-www-clone")
+    assert colocation == {"id": "col-web-with-drbd-www-clone", "resource": "web", "with": "drbd-www-clone",
+                          "score": "INFINITY", "with_role": "Promoted"}
+    order = next(o for o in pcmk["pacemaker_orders"] if o["first"] == "drbd-www-clone")
+    assert (order["first_action"], order["then"], order["then_action"]) == ("promote", "web", "start")
+    assert pcmk["pacemaker_cluster_properties"]["stonith-enabled"] == "true"
+
+
+def test_corosync_node_ids_fill_gaps_after_explicit_ones(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "three-node-aa.yml").read_text().replace(
+        "- {name: aa2, addresses:", "- {name: aa2, id: 1, addresses:")
+    (tmp_path / "c.yml").write_text(text)
+    ids = load_cluster(tmp_path / "c.yml").node_ids()
+    assert ids == {"aa1": 2, "aa2": 1, "aa3": 3}
