@@ -7,6 +7,7 @@ placeholder, so `halab render` never writes one to disk.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ def _bool(value: Any) -> bool:
     return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
 
 
+@functools.cache
 def make_environment() -> jinja2.Environment:
     """A Jinja2 environment that finds `<role>/templates/<name>` and behaves like Ansible's."""
     env = jinja2.Environment(
@@ -92,11 +94,18 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def host_context(inventory: Inventory, host: str) -> dict[str, Any]:
-    """What a template sees on `host`, with secrets redacted."""
+def all_hostvars(inventory: Inventory) -> dict[str, dict[str, Any]]:
+    """Every host's merged variables, secrets redacted (what `hostvars` is in a template)."""
     hosts = sorted({h for members in inventory.groups.values() for h in members} | set(inventory.host_vars))
-    hostvars = {h: _redact(inventory.hostvars(h)) for h in hosts}
-    groups = {"all": hosts, "ungrouped": [], **inventory.groups}
+    return {h: _redact(inventory.hostvars(h)) for h in hosts}
+
+
+def host_context(
+    inventory: Inventory, host: str, hostvars: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What a template sees on `host` (pass `all_hostvars` once when rendering many hosts)."""
+    hostvars = hostvars if hostvars is not None else all_hostvars(inventory)
+    groups = {"all": list(hostvars), "ungrouped": [], **inventory.groups}
     return {
         **hostvars[host],
         "inventory_hostname": host,
@@ -129,14 +138,15 @@ def _render_one(env: jinja2.Environment, template: Template, context: dict[str, 
 def render_all(inventory: Inventory) -> list[RenderedFile]:
     """Every file for every host, plus the cluster-wide CIB (host None)."""
     env = make_environment()
+    hostvars = all_hostvars(inventory)
     files: list[RenderedFile] = []
     for template in TEMPLATES:
         for host in inventory.groups.get(template.group, []):
-            files += _render_one(env, template, host_context(inventory, host))
+            files += _render_one(env, template, host_context(inventory, host, hostvars))
     members = inventory.groups.get("cluster_members", [])
     if members:
         cib = env.get_template(f"{CIB_TEMPLATE.role}/templates/{CIB_TEMPLATE.name}")
-        files.append(RenderedFile(None, CIB_FILE, cib.render(host_context(inventory, members[0]))))
+        files.append(RenderedFile(None, CIB_FILE, cib.render(host_context(inventory, members[0], hostvars))))
     return files
 
 
