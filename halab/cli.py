@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .errors import InvalidInput, OperationFailed
+from .lab.cli import lab
 from .model import Cluster, cluster_json_schema, load_cluster
 
 EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
@@ -124,6 +125,60 @@ def verify(cluster_file: Path, select: str | None) -> None:
     from .verify import verify as run_verify
 
     run_verify(load_cluster(cluster_file), str(cluster_file), ["-k", select] if select else [])
+
+
+@main.command()
+@cluster_file
+def status(cluster_file: Path) -> None:
+    """Quorum, nodes, resources and VIP holders; exit 1 when not healthy."""
+    from .operate import show_status
+
+    if not show_status(load_cluster(cluster_file)):
+        raise OperationFailed("the cluster is not healthy")
+
+
+@main.command()
+@cluster_file
+@click.argument("resource")
+@click.argument("node", required=False)
+@click.option("--lifetime", help="ISO 8601 duration after which the move expires, e.g. PT1H")
+@click.option("--clear", is_flag=True, help="remove an earlier move (the resource may go back)")
+def move(cluster_file: Path, resource: str, node: str | None, lifetime: str | None, clear: bool) -> None:
+    """Move RESOURCE to NODE for maintenance (or --clear the move)."""
+    from .operate import move as run_move
+
+    run_move(load_cluster(cluster_file), resource, node, lifetime, clear)
+
+
+@main.command()
+@cluster_file
+@click.argument("node")
+@click.option("--off", is_flag=True, help="take the node out of standby")
+def standby(cluster_file: Path, node: str, off: bool) -> None:
+    """Put NODE in standby (resources leave it) or back with --off."""
+    from .operate import standby as run_standby
+
+    run_standby(load_cluster(cluster_file), node, not off)
+
+
+@main.command()
+@cluster_file
+@click.option(
+    "--mode",
+    type=click.Choice(["standby", "crash", "cut"]),
+    default="standby",
+    show_default=True,
+    help="standby works anywhere; crash (power-off) and cut (cables pulled) need a halab lab",
+)
+@click.option("--timeout", type=float, default=120, show_default=True, help="seconds to wait for recovery")
+def drill(cluster_file: Path, mode: str, timeout: float) -> None:
+    """Failover drill: fail the active node, time the recovery, restore, check for split brain."""
+    from .operate import drill as run_drill
+
+    run_drill(load_cluster(cluster_file), mode, timeout)
+
+
+main.add_command(lab)
 
 
 def run(argv: list[str] | None = None) -> int:

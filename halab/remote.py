@@ -1,0 +1,55 @@
+"""Run one command on a cluster host over SSH, with the connection the inventory describes."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from .inventory import build_inventory
+from .model import Cluster
+from .runner import lab_connections
+
+
+@dataclass(frozen=True)
+class Result:
+    host: str
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class Hosts:
+    """SSH access to a cluster's hosts (lab or production), from the generated inventory."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        inventory = build_inventory(cluster, lab_connections(cluster))
+        self.vars = {host: inventory.hostvars(host) for host in inventory.host_vars}
+
+    def argv(self, host: str, command: str) -> list[str]:
+        hv: dict[str, Any] = self.vars[host]
+        argv = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=5",
+            "-p",
+            str(hv.get("ansible_port", 22)),
+        ]
+        if hv.get("ansible_ssh_private_key_file"):
+            argv += ["-i", str(hv["ansible_ssh_private_key_file"])]
+        argv += shlex.split(str(hv.get("ansible_ssh_common_args", "")))
+        return [*argv, f"{hv.get('ansible_user', 'root')}@{hv['ansible_host']}", command]
+
+    def run(self, host: str, command: str, timeout: float = 60) -> Result:
+        try:
+            done = subprocess.run(
+                self.argv(host, command), capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return Result(host, 255, "", f"timed out after {timeout:.0f}s")
+        return Result(host, done.returncode, done.stdout, done.stderr)
