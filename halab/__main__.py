@@ -1,0 +1,5 @@
+"""`python -m halab`."""
+
+from halab.cli import entry
+
+entry()

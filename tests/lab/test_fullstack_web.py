@@ -1,0 +1,85 @@
+"""Full stack on real lab nodes: lab up -> deploy -> HTTP via the VIP -> verify ->
+idempotent re-deploy -> crash the active node -> the VIP serves from the peer -> down.
+
+Timings are printed (run with -s to see them); the benchmark script records them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.lab
+
+EXAMPLE = ROOT / "examples" / "web-ap-nodrbd.yml"
+VIP_URL = "http://198.18.50.100/"
+
+
+def halab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as an operator runs it."""
+    return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def page(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.read().decode() if reply.status == 200 else None
+    except OSError:
+        return None
+
+
+def wait_for_page(url: str, containing: str, timeout: float) -> float:
+    """Seconds until `url` answers 200 with `containing` in the body."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        body = page(url)
+        if body is not None and containing in body:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not serve a page containing {containing!r} within {timeout:.0f}s")
+
+
+def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Path) -> None:
+    up = halab("lab", "up", str(EXAMPLE))
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    started = time.monotonic()
+    first = halab("deploy", str(EXAMPLE))
+    first_s = time.monotonic() - started
+    assert first.returncode == 0, first.stdout + first.stderr
+    print(f"\nfirst deploy: {first_s:.1f}s")
+
+    # web1 is the preferred node (location score 200 > stickiness 100).
+    assert wait_for_page(VIP_URL, "web1", 60) < 60
+
+    verify = halab("verify", str(EXAMPLE))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    started = time.monotonic()
+    second = halab("deploy", str(EXAMPLE))
+    print(f"no-op deploy: {time.monotonic() - started:.1f}s")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "no changes" in second.stdout, second.stdout + second.stderr
+
+    crash = halab("lab", "crash", "web1")
+    assert crash.returncode == 0, crash.stdout + crash.stderr
+    recovery = wait_for_page(VIP_URL, "web2", 90)
+    print(f"service back on web2 {recovery:.1f}s after crashing web1")
+
+    status = halab("status", str(EXAMPLE))
+    assert "web2" in status.stdout and status.returncode == 1, status.stdout  # web1 is down: not healthy
+
+    restore = halab("lab", "restore", "web1")
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    assert wait_for_page(VIP_URL, "web1", 180) < 180  # failback once web1 rejoined
+    drill = halab("drill", str(EXAMPLE), "--mode", "standby")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    assert "drill passed" in drill.stdout
