@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# Copyright: halab contributors
+# Apache-2.0
+"""Apply a rendered Pacemaker CIB to the live cluster as a minimal patch."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: halab_cib
+short_description: Converge the live Pacemaker CIB to a rendered CIB document by patching it
+description:
+  - Reads the live CIB with C(cibadmin --query).
+  - Builds the desired CIB as a copy of the live one in which C(resources), C(constraints),
+    C(rsc_defaults) and C(op_defaults) are replaced by those of O(src), and the
+    C(cib-bootstrap-options) property set holds the properties of O(src) plus the
+    Pacemaker-owned ones that are live (O(owned_properties)). Live C(nodes), C(status),
+    other property sets and the C(cib) element's attributes are kept.
+  - Checks the desired CIB with C(crm_verify --xml-file) and fails, changing nothing,
+    when it reports errors.
+  - Computes the difference with C(crm_diff --no-version) and applies only that patch
+    with C(cibadmin --patch). An identical configuration is left untouched.
+  - Honours the C(CIB_file) environment variable like every Pacemaker tool, so it can
+    operate on a CIB file instead of a running cluster.
+version_added: "0.1.0"
+author: halab contributors
+options:
+  src:
+    description: Path, on the managed node, of the full CIB document to converge to.
+    type: path
+    required: true
+  verify:
+    description: Run C(crm_verify) on the desired CIB before applying it.
+    type: bool
+    default: true
+  owned_properties:
+    description:
+      - C(cib-bootstrap-options) properties maintained by Pacemaker itself; their live
+        values are kept unless O(src) sets them.
+    type: list
+    elements: str
+    default: [dc-version, cluster-infrastructure, cluster-name, have-watchdog, last-lrm-refresh]
+  redact:
+    description:
+      - Case-insensitive substrings of nvpair names whose values are replaced by
+        C(********) in the diff shown in C(--diff) mode.
+    type: list
+    elements: str
+    default: [passw, secret, token, key]
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+requirements:
+  - pacemaker-cli-utils (cibadmin, crm_diff, crm_verify) on the managed node
+notes:
+  - Temporary files (they may hold secrets) are created in a private C(0700) directory and
+    removed before the module returns.
+  - Anything else changed in the four replaced sections by hand (for example a C(cli-ban)
+    constraint left by C(crm_resource --ban)) is removed: the rendered CIB is the truth.
+"""
+
+EXAMPLES = r"""
+- name: Render the CIB
+  ansible.builtin.template:
+    src: cib.xml.j2
+    dest: /var/lib/halab/cib.xml
+    owner: root
+    group: root
+    mode: "0600"
+  no_log: true
+
+- name: Apply it as a patch
+  halab_cib:
+    src: /var/lib/halab/cib.xml
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a patch was (or, in check mode, would be) applied.
+  type: bool
+  returned: always
+sections:
+  description: Top-level configuration sections the patch touches.
+  type: list
+  elements: str
+  returned: always
+  sample: [resources, constraints]
+verify_warnings:
+  description: Warnings printed by crm_verify for the desired CIB (they do not fail the task).
+  type: list
+  elements: str
+  returned: always
+"""
+
+import copy  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import xml.etree.ElementTree as ET  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+REPLACED = ("resources", "constraints", "rsc_defaults", "op_defaults")
+CONFIG_ORDER = ("crm_config", "nodes", "resources", "constraints", "fencing-topology",
+                "op_defaults", "rsc_defaults", "acls", "tags", "alerts")
+PROPERTY_SET = "cib-bootstrap-options"
+
+
+def _strip(elem):
+    """Drop formatting whitespace and comments so only the XML content is compared."""
+    for child in list(elem):
+        if not isinstance(child.tag, str):  # comments, processing instructions
+            elem.remove(child)
+            continue
+        _strip(child)
+    if elem.text is not None and not elem.text.strip():
+        elem.text = None
+    if elem.tail is not None and not elem.tail.strip():
+        elem.tail = None
+    return elem
+
+
+def _section(config, name, create=False):
+    found = config.find(name)
+    if found is None and create:
+        found = ET.Element(name)
+        order = list(CONFIG_ORDER)
+        position = len(config)
+        if name in order:
+            later = set(order[order.index(name) + 1:])
+            for index, child in enumerate(config):
+                if child.tag in later:
+                    position = index
+                    break
+        config.insert(position, found)
+    return found
+
+
+def build_desired(live, rendered, owned):
+    """Copy of `live` whose managed sections come from `rendered`."""
+    desired = copy.deepcopy(live)
+    config = desired.find("configuration")
+    new_config = rendered.find("configuration")
+    if config is None or new_config is None:
+        raise ValueError("both CIBs need a <configuration> element")
+    for name in REPLACED:
+        new = new_config.find(name)
+        old = _section(config, name, create=new is not None)
+        if old is None:
+            continue
+        if new is None:
+            config.remove(old)
+            continue
+        index = list(config).index(old)
+        config.remove(old)
+        config.insert(index, copy.deepcopy(new))
+
+    wanted = {}
+    new_set = new_config.find(f"crm_config/cluster_property_set[@id='{PROPERTY_SET}']")
+    if new_set is not None:
+        for pair in new_set.findall("nvpair"):
+            wanted[pair.get("name")] = pair
+    crm_config = _section(config, "crm_config", create=True)
+    live_set = crm_config.find(f"cluster_property_set[@id='{PROPERTY_SET}']")
+    if live_set is None:
+        live_set = ET.SubElement(crm_config, "cluster_property_set", {"id": PROPERTY_SET})
+        crm_config.remove(live_set)
+        crm_config.insert(0, live_set)
+    # Keep live pairs where they are (so Pacemaker's own additions never cause moves),
+    # update the ones we manage, drop unmanaged ones, append the new ones.
+    placed = set()
+    for pair in list(live_set):
+        name = pair.get("name")
+        if pair.tag != "nvpair" or (name not in wanted and name not in owned):
+            live_set.remove(pair)
+            continue
+        if name in wanted:
+            if name in placed:
+                live_set.remove(pair)
+                continue
+            for attr in list(pair.attrib):
+                if attr not in ("id", "name", "value"):
+                    del pair.attrib[attr]
+            pair.set("value", wanted[name].get("value", ""))
+        placed.add(name)
+    for name, pair in wanted.items():
+        if name not in placed:
+            live_set.append(copy.deepcopy(pair))
+    return desired
+
+
+def _configuration_text(root, redact):
+    config = copy.deepcopy(root.find("configuration"))
+    if config is None:
+        return ""
+    for pair in config.iter("nvpair"):
+        name = (pair.get("name") or "").lower()
+        if any(word in name for word in redact):
+            pair.set("value", "********")
+    ET.indent(config)
+    return ET.tostring(config, encoding="unicode") + "\n"
+
+
+def _sections_in_patch(patch_text):
+    sections = set()
+    try:
+        patch = ET.fromstring(patch_text)
+    except ET.ParseError:
+        return []
+    for change in patch.iter("change"):
+        path = change.get("path") or ""
+        parts = [p.split("[")[0] for p in path.split("/") if p]
+        if len(parts) >= 3 and parts[1] == "configuration":
+            sections.add(parts[2])
+        elif len(parts) == 2 and parts[1] == "configuration":
+            for result in change.iter():
+                if result.tag in CONFIG_ORDER:
+                    sections.add(result.tag)
+    return sorted(sections)
+
+
+def _write(directory, name, root):
+    path = os.path.join(directory, name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(ET.tostring(root, encoding="unicode"))
+    return path
+
+
+def run(module, workdir):
+    params = module.params
+    redact = [word.lower() for word in params["redact"]]
+    try:
+        rendered = _strip(ET.parse(params["src"]).getroot())
+    except (OSError, ET.ParseError) as exc:
+        module.fail_json(msg=f"cannot read the rendered CIB {params['src']}: {exc}")
+
+    rc, out, err = module.run_command(["cibadmin", "--query"])
+    if rc != 0:
+        module.fail_json(msg=f"cibadmin --query failed (rc={rc}): {err.strip() or out.strip()}")
+    try:
+        live = _strip(ET.fromstring(out))
+    except ET.ParseError as exc:
+        module.fail_json(msg=f"cannot parse the live CIB: {exc}")
+
+    try:
+        desired = build_desired(live, rendered, set(params["owned_properties"]))
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    live_path = _write(workdir, "live.xml", live)
+    desired_path = _write(workdir, "desired.xml", desired)
+
+    warnings = []
+    if params["verify"]:
+        rc, out, err = module.run_command(["crm_verify", "--xml-file", desired_path, "-V"])
+        text = "\n".join(x for x in (out.strip(), err.strip()) if x)
+        if rc != 0:
+            if "Errors found" in text or "error:" in text or "Warnings found" not in text:
+                module.fail_json(msg="crm_verify rejected the desired CIB; nothing was changed",
+                                 crm_verify=text.splitlines(), rc=rc)
+            warnings = [line for line in text.splitlines() if line.strip()]
+
+    rc, patch, err = module.run_command(
+        ["crm_diff", "--original", live_path, "--new", desired_path, "--no-version"])
+    if rc not in (0, 1):
+        module.fail_json(msg=f"crm_diff failed (rc={rc}): {err.strip()}")
+    changed = rc == 1
+    result = {"changed": changed, "sections": _sections_in_patch(patch) if changed else [],
+              "verify_warnings": warnings}
+    if module._diff:
+        result["diff"] = {"before_header": "live CIB configuration",
+                          "after_header": f"desired CIB configuration ({params['src']})",
+                          "before": _configuration_text(live, redact),
+                          "after": _configuration_text(desired, redact)}
+    if changed and not module.check_mode:
+        patch_path = os.path.join(workdir, "patch.xml")
+        with open(patch_path, "w", encoding="utf-8") as handle:
+            handle.write(patch)
+        rc, out, err = module.run_command(["cibadmin", "--patch", "--xml-file", patch_path])
+        if rc != 0:
+            module.fail_json(msg=f"cibadmin --patch failed (rc={rc}): {err.strip() or out.strip()}",
+                             sections=result["sections"])
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "src": {"type": "path", "required": True},
+            "verify": {"type": "bool", "default": True},
+            "owned_properties": {"type": "list", "elements": "str",
+                                 "default": ["dc-version", "cluster-infrastructure", "cluster-name",
+                                             "have-watchdog", "last-lrm-refresh"]},
+            "redact": {"type": "list", "elements": "str",
+                       "default": ["passw", "secret", "token", "key"]},
+        },
+        supports_check_mode=True,
+    )
+    workdir = tempfile.mkdtemp(prefix="halab-cib-")
+    os.chmod(workdir, 0o700)
+    try:
+        run(module, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
