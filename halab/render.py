@@ -97,7 +97,12 @@ def _redact(value: Any) -> Any:
 def all_hostvars(inventory: Inventory) -> dict[str, dict[str, Any]]:
     """Every host's merged variables, secrets redacted (what `hostvars` is in a template)."""
     hosts = sorted({h for members in inventory.groups.values() for h in members} | set(inventory.host_vars))
-    return {h: _redact(inventory.hostvars(h)) for h in hosts}
+    redacted = Inventory(
+        inventory.groups,
+        {group: _redact(data) for group, data in inventory.group_vars.items()},
+        {host: _redact(data) for host, data in inventory.host_vars.items()},
+    )
+    return {h: redacted.hostvars(h) for h in hosts}
 
 
 def host_context(

@@ -23,8 +23,11 @@ class VaultValue:
     ciphertext: str
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and knows `!vault`."""
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader (libyaml when available) that refuses duplicate keys and knows `!vault`."""
 
 
 def _construct_vault(loader: _Loader, node: yaml.Node) -> VaultValue:
@@ -44,7 +47,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
                 key_node.start_mark,
             )
         seen[key] = key_node
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep=deep)
 
 
 _Loader.add_constructor("!vault", _construct_vault)
@@ -56,7 +59,6 @@ def _positions(node: yaml.Node, path: tuple[str | int, ...], out: Positions) -> 
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            out[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _positions(value_node, (*path, key), out)
             out[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
     elif isinstance(node, yaml.SequenceNode):
@@ -66,9 +68,10 @@ def _positions(node: yaml.Node, path: tuple[str | int, ...], out: Positions) -> 
 
 def load_yaml(text: str, source: str = "") -> tuple[Any, Positions]:
     """Parse one YAML document; return the data and a map from field path to (line, column)."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = str(exc.problem or exc.context)
@@ -85,6 +88,8 @@ def load_yaml(text: str, source: str = "") -> tuple[Any, Positions]:
         raise InvalidInput([problem], source) from None
     except yaml.YAMLError as exc:
         raise InvalidInput([Problem("", f"YAML: {exc}")], source) from None
+    finally:
+        loader.dispose()
     positions: Positions = {}
     if node is not None:
         _positions(node, (), positions)
