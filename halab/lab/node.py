@@ -112,7 +112,12 @@ def boot(state: LabState, node: NodeState) -> None:
         "--capability=CAP_NET_ADMIN", "--resolv-conf=off", "--link-journal=no",
         "--timezone=off",
     ]  # fmt: skip
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    # The node has its own network namespace, so its /proc/sys/net may be writable: LVS real
+    # servers set arp_ignore/arp_announce there (systemd's documented nspawn switch).
+    env = os.environ | {"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+    child = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
+    )
     log.close()
     node.nspawn = Proc.of(child.pid)
     state.save()
