@@ -466,7 +466,12 @@ def _realserver_vars(cluster: Cluster) -> dict[str, Any]:
 
 def _apache_vars(cluster: Cluster) -> dict[str, Any]:
     apache = cluster.apache
+    root = apache.document_root.rstrip("/") + "/"
+    shared = any(
+        isinstance(r, FilesystemResource) and root.startswith(r.directory.rstrip("/") + "/") for r in cluster.resources
+    )
     return {
+        "apache_document_root_shared": shared,
         "apache_port": apache.port,
         "apache_document_root": apache.document_root,
         "apache_status_path": apache.status_path,

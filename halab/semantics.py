@@ -502,6 +502,16 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
                     f"unknown instance '{inst_name}'",
                     f"use one of: {', '.join(names)}",
                 )
+    weights = {s.name: s.weight for s in vrrp.scripts}
+    synced = {name for group in vrrp.sync_groups for name in group.instances}
+    for i, inst in enumerate(vrrp.instances):
+        for j, script in enumerate(inst.track_scripts):
+            if inst.name in synced and weights.get(script):
+                yield (
+                    ("vrrp", "instances", i, "track_scripts", j),
+                    f"script '{script}' has weight {weights[script]}, but '{inst.name}' is in a sync group",
+                    "keepalived refuses weighted tracking in sync groups: set the script's weight to 0",
+                )
 
 
 def _lvs(cluster: Cluster) -> Iterator[Finding]:

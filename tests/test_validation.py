@@ -126,6 +126,20 @@ MUTATIONS = [
         "resources[4].resource",
         "inside group",
     ),
+    (
+        "weighted-script-in-sync-group",
+        "vrrp",
+        {
+            "instances": [
+                {"name": "A", "router_id": 1, "network": "lan", "vips": ["198.18.90.200"], "track_scripts": ["chk"]},
+                {"name": "B", "router_id": 2, "network": "lan", "vips": ["198.18.90.201"]},
+            ],
+            "scripts": [{"name": "chk", "script": "/bin/true", "weight": 10}],
+            "sync_groups": [{"name": "G", "instances": ["A", "B"]}],
+        },
+        "vrrp.instances[0].track_scripts[0]",
+        "sync group",
+    ),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
 ]
 
