@@ -365,11 +365,15 @@ def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
             }
             for position, name in enumerate(res.nodes or members)
         ]
+        fstype = next(
+            (r.fstype for r in cluster.resources if isinstance(r, FilesystemResource) and r.drbd == res.name), None
+        )
         resources.append(
             {
                 "name": res.name,
                 "minor": minor,
                 "device": f"/dev/drbd{minor}",
+                "fstype": fstype,
                 "port": res.port,
                 "protocol": res.protocol,
                 "nodes": nodes,
