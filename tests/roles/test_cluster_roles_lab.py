@@ -42,8 +42,12 @@ def inventory(tmp_path_factory: pytest.TempPathFactory):
         inv = build_inventory(cluster, inventory_overrides(spec.name))
         out = tmp_path_factory.mktemp("inv")
         write_inventory(inv, out, str(EXAMPLE))
+        # Exercise the secret path too: the hacluster password comes from an env lookup.
+        (out / "group_vars" / "all" / "local.yml").write_text(
+            "pacemaker_hacluster_password: \"{{ lookup('ansible.builtin.env', 'HALAB_TEST_HACLUSTER_PW') }}\"\n")
+        os.environ["HALAB_TEST_HACLUSTER_PW"] = "lab-only-Secret-1"
         _ansible(out, "cluster_members", "-m", "ansible.builtin.shell", "-a",
-                 "apt-get install -y -q --no-install-recommends apache2 curl >/dev/null"
+                 "apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends apache2 curl >/dev/null"
                  " && a2enmod -q status && systemctl disable --now apache2")
         yield out, spec.name
     finally:
