@@ -352,6 +352,17 @@ class Apache(Strict):
     index_content: str | None = Field(default=None, description="default: a page naming the node")
 
 
+class LabSettings(Strict):
+    """How `halab lab up` builds this cluster's nodes (ignored by deploy)."""
+
+    vm_nodes: list[Hostname] = Field(
+        default_factory=list,
+        description="nodes booted as QEMU VMs with Debian's stock kernel (ip_vs, drbd); the rest are containers",
+    )
+    vm_memory_mb: Annotated[int, Field(ge=384, le=16384)] = 1024
+    vm_disk_mb: Annotated[int, Field(ge=16, le=65536)] = 256
+
+
 class Cluster(Strict):
     """The whole file."""
 
@@ -368,6 +379,7 @@ class Cluster(Strict):
     vrrp: Vrrp | None = None
     lvs: Lvs | None = None
     apache: Apache = Field(default_factory=Apache)
+    lab: LabSettings = Field(default_factory=LabSettings)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Cluster:

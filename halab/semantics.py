@@ -566,6 +566,13 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
             yield (*base, "real_servers"), "DR cannot change the port", "use the virtual server's port, or NAT"
 
 
+def _lab(cluster: Cluster) -> Iterator[Finding]:
+    names = {n.name for n in cluster.nodes}
+    for j, name in enumerate(cluster.lab.vm_nodes):
+        if name not in names:
+            yield ("lab", "vm_nodes", j), f"unknown node '{name}'", f"use one of: {', '.join(sorted(names))}"
+
+
 def _secrets(cluster: Cluster) -> Iterator[Finding]:
     if cluster.allow_plaintext_secrets:
         return
@@ -596,6 +603,7 @@ RULES: tuple[Rule, ...] = (
     _drbd,
     _vrrp,
     _lvs,
+    _lab,
     _secrets,
 )
 
