@@ -66,8 +66,10 @@ def test_corosync_membership_and_quorum(host: Any, node: str, groups: set[str], 
     status = host.run("corosync-quorumtool -s -p")
     assert status.rc == 0, f"{node}: corosync-quorumtool -s failed: {status.stdout}{status.stderr}"
     assert re.search(r"^Quorate:\s+Yes", status.stdout, re.M), f"{node}: not quorate:\n{status.stdout}"
-    listed = host.run("corosync-quorumtool -l -p").stdout
-    names = set(re.findall(r"^\s*\d+\s+\d+\s+(\S+)", listed, re.M))
+    listed = host.run("corosync-quorumtool -l").stdout
+    # "Nodeid Votes [Qdevice] Name", the local node's name followed by "(local)"
+    rows = [line.replace("(local)", "").split() for line in listed.splitlines() if re.match(r"\s*\d+\s+\d+\s", line)]
+    names = {row[-1] for row in rows}
     expected = {n.name for n in cluster.members}
     assert names == expected, f"{node}: membership {sorted(names)} != expected {sorted(expected)}"
 
