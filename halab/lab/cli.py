@@ -50,7 +50,7 @@ def _is_file_arg(arg: str) -> bool:
     return arg.endswith((".yml", ".yaml")) or Path(arg).is_file()
 
 
-def _load_spec(path: str, name: str | None) -> LabSpec:
+def _load_spec(path: str, name: str | None, backend: str | None = None) -> LabSpec:
     if not Path(path).is_file():
         raise LabInputError(f"{path}: no such file")
     try:
@@ -64,7 +64,7 @@ def _load_spec(path: str, name: str | None) -> LabSpec:
             raise LabInputError(f"{path}: {exc.render()}") from exc
         raise
     try:
-        return lab_spec_from_cluster(cluster, name)
+        return lab_spec_from_cluster(cluster, name, backend)
     except LabInputError as exc:
         raise LabInputError(f"{path}: {exc}") from exc
 
@@ -97,24 +97,31 @@ def lab() -> None:
 @click.argument("cluster_file", required=False)
 @click.option("--nodes", "count", type=int, help="Generic nodes node1..N instead of a file.")
 @click.option("--name", help="Lab name (default: the cluster's name).")
-@click.option("--install-deps", is_flag=True, help=f"First run: {deps.INSTALL_COMMAND}")
+@click.option(
+    "--backend",
+    type=click.Choice(["container", "vm"]),
+    default=None,
+    help="vm: every node is a QEMU VM (stock kernel: ip_vs, drbd). "
+    "Default container: containers, except the file's lab.vm_nodes.",
+)
+@click.option("--install-deps", is_flag=True, help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU for VM nodes)")
 @_handled
-def up(cluster_file: str | None, count: int | None, name: str | None, install_deps: bool) -> None:
+def up(cluster_file: str | None, count: int | None, name: str | None, backend: str | None, install_deps: bool) -> None:
     """Create (or repair) a lab and wait until every node answers SSH."""
     if (cluster_file is None) == (count is None):
         raise LabInputError("give either CLUSTER.yml or --nodes N (with --name)")
     if cluster_file is None and name is None:
         raise LabInputError("--nodes needs --name")
     if cluster_file is not None:  # bad input is reported before any host check
-        spec = _load_spec(cluster_file, name)
+        spec = _load_spec(cluster_file, name, backend)
         source: str | None = str(Path(cluster_file).resolve())
-    if install_deps:
-        deps.install_deps()
-    deps.check_host()
-    if cluster_file is None:
+    else:
         assert name is not None and count is not None
-        spec = ops.generic_lab(check_lab_name(name), count)
+        spec = ops.generic_lab(check_lab_name(name), count, backend or "container")
         source = None
+    if install_deps:
+        deps.install_deps(vm=spec.has_vms)
+    deps.check_host(vm=spec.has_vms)
     ops.up(spec, source, say=lambda msg: click.echo(msg, err=True))
     for n in spec.nodes:
         click.echo(f"{n.name}\t{n.addresses[spec.primary.name]}")

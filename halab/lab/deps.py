@@ -20,15 +20,20 @@ TOOLS = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
 }
+# VM nodes (lab.vm_nodes, --backend vm): QEMU, qemu-img, and mkfs.ext4 -d for the image.
+VM_PACKAGES = ("qemu-system-x86", "qemu-utils", "e2fsprogs")
+VM_INSTALL_COMMAND = "apt-get install -y --no-install-recommends " + " ".join(VM_PACKAGES)
+VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "mkfs.ext4": "e2fsprogs"}
 
 
-def missing_tools() -> list[str]:
-    """Tools from TOOLS not found on PATH (sbin dirs included)."""
+def missing_tools(vm: bool = False) -> list[str]:
+    """Tools from TOOLS (and VM_TOOLS if `vm`) not found on PATH (sbin dirs included)."""
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-    return [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
+    tools = {**TOOLS, **(VM_TOOLS if vm else {})}
+    return [tool for tool in tools if shutil.which(tool, path=path) is None]
 
 
-def check_host() -> None:
+def check_host(vm: bool = False) -> None:
     """Raise LabError with the exact remedy unless this host can run a lab."""
     if not sys.platform.startswith("linux"):
         raise LabError(f"the lab needs Linux (systemd-nspawn); this is {sys.platform}")
@@ -42,12 +47,22 @@ def check_host() -> None:
             f"Install them with:  {INSTALL_COMMAND}\n"
             "or rerun with --install-deps"
         )
+    missing = missing_tools(vm)
+    if missing:
+        packages = sorted({VM_TOOLS[tool] for tool in missing})
+        raise LabError(
+            f"VM nodes need {', '.join(missing)} (packages {', '.join(packages)}).\n"
+            f"Install them with:  {VM_INSTALL_COMMAND}\n"
+            "or rerun with --install-deps"
+        )
 
 
-def install_deps() -> None:
+def install_deps(vm: bool = False) -> None:
     """Install the host packages with apt-get (output goes to the terminal)."""
+    commands = [INSTALL_COMMAND, *([VM_INSTALL_COMMAND] if vm else [])]
     if os.geteuid() != 0:
-        raise LabError(f"installing packages needs root: sudo {INSTALL_COMMAND}")
+        raise LabError(f"installing packages needs root: sudo {' && sudo '.join(commands)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(INSTALL_COMMAND.split(), env=env).returncode != 0:
-        raise LabError(f"`{INSTALL_COMMAND}` failed")
+    for command in commands:
+        if subprocess.run(command.split(), env=env).returncode != 0:
+            raise LabError(f"`{command}` failed")

@@ -14,7 +14,7 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from halab.lab import names, network, node, ssh, state
+from halab.lab import names, network, node, ssh, state, vm, vmimage
 from halab.lab.aptproxy import PORT
 from halab.lab.errors import LabError, LabInputError
 from halab.lab.image import ensure_image, image_ready
@@ -41,12 +41,12 @@ def choose_subnet(name: str) -> IPv4Network:
     raise LabError(f"no free /24 left in {LAB_RANGE}")
 
 
-def generic_lab(name: str, count: int) -> LabSpec:
+def generic_lab(name: str, count: int, backend: str = "container") -> LabSpec:
     """Spec of `--nodes N`; an existing lab of that name keeps its subnet."""
     existing = state.load(name)
     if existing is not None and len(existing.spec.networks) == 1:
-        return generic_spec(name, count, existing.spec.primary.subnet)
-    return generic_spec(name, count, choose_subnet(name))
+        return generic_spec(name, count, existing.spec.primary.subnet, backend)
+    return generic_spec(name, count, choose_subnet(name), backend)
 
 
 def _other_subnets(name: str) -> list[IPv4Network]:
@@ -88,13 +88,19 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
                 f"lab {spec.name!r} is up with a different layout; run `halab lab down {spec.name}` first"
             )
         _check_conflicts(spec)
-        if not image_ready():
-            say("building the Debian base image (once per machine, about 80 s)...")
-        image = ensure_image()
+        image = vm_image = None
+        if any(not n.is_vm for n in spec.nodes):
+            if not image_ready():
+                say("building the Debian base image (once per machine, about 80 s)...")
+            image = ensure_image()
+        if spec.has_vms:
+            if not vmimage.image_ready():
+                say("building the VM image: stock kernel + HA packages (once per machine, about 150 s)...")
+            vm_image = vmimage.ensure_vm_image()
         st = existing or LabState(spec, source)
         st.save()
         try:
-            _converge(st, image, say)
+            _converge(st, image, vm_image, say)
         except BaseException:
             if existing is None:
                 say(f"lab {spec.name}: failed, removing what was created...")
@@ -103,7 +109,7 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
         return st
 
 
-def _converge(st: LabState, image: Path, say: Any) -> None:
+def _converge(st: LabState, image: Path | None, vm_image: Path | None, say: Any) -> None:
     spec = st.spec
     mtu = network.uplink_mtu()
     if not network.ip_forward_enabled():
@@ -132,16 +138,23 @@ def _converge(st: LabState, image: Path, say: Any) -> None:
                 netns=names.netns(spec.name, nspec.name),
                 machine=names.machine(spec.name, nspec.name),
                 veths=[names.veth(spec.name, index, link) for link in range(len(spec.networks))],
+                backend=nspec.backend,
             )
             st.nodes[nspec.name] = ns
             st.save()
-        if node.running(ns):
+        if _running(ns):
             continue
-        node.power_off(ns)  # leftovers of a half-dead node
+        _power_off(ns)  # leftovers of a half-dead node
         _plumb(st, ns, mtu)
-        node.mount_root(st, ns, image)
-        node.write_identity(st, ns)
-        node.boot(st, ns)
+        if ns.backend == "vm":
+            assert vm_image is not None
+            vm.prepare(st, ns, vm_image, mtu)
+            vm.boot(st, ns, vm_image)
+        else:
+            assert image is not None
+            node.mount_root(st, ns, image)
+            node.write_identity(st, ns)
+            node.boot(st, ns)
         booted.append(ns.name)
         if fail_after and len(booted) >= fail_after:
             raise LabError(f"{FAIL_AFTER_NODES_ENV}={fail_after}: injected failure")
@@ -151,7 +164,21 @@ def _converge(st: LabState, image: Path, say: Any) -> None:
     _wait_all(st, [n.name for n in spec.nodes])
 
 
+def _running(ns: NodeState) -> bool:
+    return vm.running(ns) if ns.backend == "vm" else node.running(ns)
+
+
+def _power_off(ns: NodeState) -> None:
+    if ns.backend == "vm":
+        vm.power_off(ns)
+    else:
+        node.power_off(ns)
+
+
 def _plumb(st: LabState, ns: NodeState, mtu: int) -> None:
+    if ns.backend == "vm":
+        vm.plumb(st, ns, mtu)
+        return
     spec = st.spec
     nspec = spec.node(ns.name)
     if not network.netns_exists(ns.netns):
@@ -208,6 +235,8 @@ def _write_known_hosts(st: LabState) -> None:
     keys = {}
     for ns in st.nodes.values():
         pub = ns.root(st.name) / "etc/ssh/ssh_host_ed25519_key.pub"
+        if ns.backend == "vm":
+            pub = vm.host_key(st, ns).with_suffix(".pub")
         if pub.exists():
             keys[ns.name] = " ".join(pub.read_text().split()[:2])
     ssh.write_known_hosts(st, keys)
@@ -215,15 +244,26 @@ def _write_known_hosts(st: LabState) -> None:
 
 def _wait_all(st: LabState, nodes: list[str]) -> None:
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        for future in [pool.submit(ssh.wait_ssh, st, name) for name in nodes]:
+        for future in [pool.submit(_wait_node, st, name) for name in nodes]:
             future.result()
+
+
+def _wait_node(st: LabState, name: str) -> None:
+    ns = st.nodes[name]
+    if ns.backend != "vm":
+        ssh.wait_ssh(st, name)
+        return
+    try:
+        ssh.wait_ssh(st, name, timeout=vm.SSH_TIMEOUT, alive=lambda: vm.running(ns))
+    except LabError as exc:
+        raise LabError(f"{exc}\nlast console lines of {name}:\n{vm.console_tail(st, ns)}") from exc
 
 
 def teardown(st: LabState) -> None:
     """Remove everything recorded in `st` that still exists; raise if something stays."""
     problems: list[str] = []
     ssh.close_masters(st)
-    procs = [p for ns in st.nodes.values() for p in (ns.leader, ns.nspawn) if p]
+    procs = [p for ns in st.nodes.values() for p in (ns.leader, ns.nspawn, ns.qemu) if p]
     if st.proxy:
         procs.append(st.proxy)
     for proc in procs:
@@ -231,7 +271,7 @@ def teardown(st: LabState) -> None:
     if not wait_gone(procs, timeout=15):
         problems.append(f"processes still alive: {[p.pid for p in procs if p.alive()]}")
     for ns in st.nodes.values():
-        ns.leader = ns.nspawn = None
+        ns.leader = ns.nspawn = ns.qemu = None
         if ns.mounted:
             try:
                 node.unmount(st, ns)
@@ -282,9 +322,9 @@ def crash(name: str, node_name: str) -> None:
         st = require(name)
         st.spec.node(node_name)
         ns = st.nodes[node_name]
-        if not node.running(ns):
+        if not _running(ns):
             raise LabInputError(f"{node_name} is not running")
-        node.power_off(ns)
+        _power_off(ns)
         # A dead machine has no live NIC: drop its namespace (addresses, VIPs, veths with it);
         # `restore` plumbs it afresh, as a reboot would.
         network.delete_netns(ns.netns)
@@ -312,11 +352,15 @@ def restore(name: str, node_name: str) -> None:
         for veth in ns.veths:
             if network.link_exists(veth):
                 network.set_link(veth, up=True)
-        if not node.running(ns):
-            node.power_off(ns)
+        if not _running(ns):
+            _power_off(ns)
             _plumb(st, ns, network.uplink_mtu())
-            node.boot(st, ns)
-            ssh.wait_ssh(st, node_name)
+            if ns.backend == "vm":
+                vm.boot(st, ns, vmimage.image_dir())
+            else:
+                node.boot(st, ns)
+            _write_known_hosts(st)
+            _wait_node(st, node_name)
 
 
 def status(name: str) -> dict[str, Any]:
@@ -325,13 +369,14 @@ def status(name: str) -> dict[str, Any]:
     for nspec in st.spec.nodes:
         ns = st.nodes.get(nspec.name)
         nodes[nspec.name] = {
-            "state": "running" if ns and node.running(ns) else "down",
+            "state": "running" if ns and _running(ns) else "down",
+            "backend": nspec.backend,
             "addresses": {k: str(v) for k, v in nspec.addresses.items()},
             "links": {
                 st.spec.networks[i].name: "up" if network.link_is_up(v) else "cut"
                 for i, v in enumerate(ns.veths if ns else [])
             },
-            "pid": ns.nspawn.pid if ns and ns.nspawn else None,
+            "pid": (ns.qemu if nspec.is_vm else ns.nspawn).pid if ns and (ns.qemu or ns.nspawn) else None,
         }
     return {
         "name": st.name,
@@ -345,15 +390,33 @@ def status(name: str) -> dict[str, Any]:
 def inventory_overrides(lab_name: str) -> dict[str, dict[str, Any]] | None:
     """Ansible connection variables per node of a running lab, or None if it is not up."""
     st = state.load(lab_name)
-    if st is None or not any(node.running(ns) for ns in st.nodes.values()):
+    if st is None or not any(_running(ns) for ns in st.nodes.values()):
         return None
     common = " ".join(ssh.common_options(st))
-    return {
-        n.name: {
+    ipvs = host_has_ip_vs()
+    out: dict[str, dict[str, Any]] = {}
+    for n in st.spec.nodes:
+        out[n.name] = {
             "ansible_host": str(n.addresses[st.spec.primary.name]),
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(st.key),
             "ansible_ssh_common_args": common,
         }
-        for n in st.spec.nodes
-    }
+        if not n.is_vm and not ipvs:
+            # A container shares the host kernel: without ip_vs keepalived would exit FATAL
+            # with virtual servers configured; VRRP alone still runs (the role warns).
+            out[n.name]["keepalived_ipvs_enabled"] = False
+        if n.is_vm:
+            # A new SSH connection to a TCG guest costs seconds: keep the master longer.
+            out[n.name]["ansible_timeout"] = 60
+    return out
+
+
+def host_has_ip_vs() -> bool:
+    """The host kernel offers IPVS (loaded, or built in) to containers."""
+    if Path("/sys/module/ip_vs").exists() or Path("/proc/net/ip_vs").exists():
+        return True
+    try:
+        return any(line.split()[0] == "ip_vs" for line in Path("/proc/modules").read_text().splitlines())
+    except OSError:
+        return False

@@ -17,6 +17,9 @@ LAB_RANGE = IPv4Network("198.18.0.0/15")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+BACKENDS = ("container", "vm")
+# Extra VM disks: /dev/vdb.. (the root disk is /dev/vda).
+VM_DISK_RE = re.compile(r"^/dev/vd([b-z])$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,12 @@ class NodeSpec:
     name: str
     addresses: dict[str, IPv4Address]
     roles: tuple[str, ...] = field(default=())
+    backend: str = "container"  # "vm": a QEMU VM with Debian's stock kernel (ip_vs, drbd)
+    disks: tuple[str, ...] = field(default=())  # VM only: blank disks /dev/vdb, /dev/vdc, ...
+
+    @property
+    def is_vm(self) -> bool:
+        return self.backend == "vm"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,12 @@ class LabSpec:
     name: str
     networks: list[NetSpec]
     nodes: list[NodeSpec]
+    vm_memory_mb: int = 1024
+    vm_disk_mb: int = 256
+
+    @property
+    def has_vms(self) -> bool:
+        return any(n.is_vm for n in self.nodes)
 
     @property
     def primary(self) -> NetSpec:
@@ -74,9 +89,13 @@ class LabSpec:
                     "name": n.name,
                     "addresses": {k: str(v) for k, v in n.addresses.items()},
                     "roles": list(n.roles),
+                    "backend": n.backend,
+                    "disks": list(n.disks),
                 }
                 for n in self.nodes
             ],
+            "vm_memory_mb": self.vm_memory_mb,
+            "vm_disk_mb": self.vm_disk_mb,
         }
 
     @classmethod
@@ -97,9 +116,13 @@ class LabSpec:
                     n["name"],
                     {k: IPv4Address(v) for k, v in n["addresses"].items()},
                     tuple(n["roles"]),
+                    n.get("backend", "container"),
+                    tuple(n.get("disks", ())),
                 )
                 for n in data["nodes"]
             ],
+            vm_memory_mb=data.get("vm_memory_mb", 1024),
+            vm_disk_mb=data.get("vm_disk_mb", 256),
         )
 
 
@@ -109,8 +132,20 @@ def check_lab_name(name: str) -> str:
     return name
 
 
-def lab_spec_from_cluster(cluster: Any, name: str | None = None) -> LabSpec:
-    """Build and validate the LabSpec of a cluster model object (`halab.model.Cluster`)."""
+def lab_spec_from_cluster(cluster: Any, name: str | None = None, backend: str | None = None) -> LabSpec:
+    """Build and validate the LabSpec of a cluster model object (`halab.model.Cluster`).
+
+    `backend` "vm" makes every node a VM; "container" or None keeps the file's
+    `lab.vm_nodes` as VMs and the rest containers. A VM gets one blank disk for each
+    DRBD backing disk the file names for it (/dev/vdb...; /dev/vda is its root).
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise LabInputError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    settings = getattr(cluster, "lab", None)
+    vm_names = set(getattr(settings, "vm_nodes", None) or ())
+    if backend == "vm":
+        vm_names = {node.name for node in cluster.nodes}
+    disks = _drbd_disks(cluster)
     networks = []
     for i, net in enumerate(cluster.networks):
         subnet = IPv4Network(net.subnet)
@@ -126,21 +161,56 @@ def lab_spec_from_cluster(cluster: Any, name: str | None = None) -> LabSpec:
             node.name,
             {net: IPv4Address(addr) for net, addr in node.addresses.items()},
             tuple(getattr(node, "roles", ()) or ()),
+            "vm" if node.name in vm_names else "container",
+            _vm_disks(node.name, disks.get(node.name, [])) if node.name in vm_names else (),
         )
         for node in cluster.nodes
     ]
-    spec = LabSpec(check_lab_name(name or cluster.name), networks, nodes)
+    spec = LabSpec(
+        check_lab_name(name or cluster.name),
+        networks,
+        nodes,
+        vm_memory_mb=getattr(settings, "vm_memory_mb", 1024),
+        vm_disk_mb=getattr(settings, "vm_disk_mb", 256),
+    )
     validate(spec)
     return spec
 
 
-def generic_spec(name: str, count: int, subnet: IPv4Network) -> LabSpec:
+def _drbd_disks(cluster: Any) -> dict[str, list[tuple[str, str]]]:
+    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks`."""
+    drbd = getattr(cluster, "drbd", None)
+    out: dict[str, list[tuple[str, str]]] = {}
+    all_nodes = [n.name for n in cluster.nodes]
+    for i, res in enumerate(getattr(drbd, "resources", None) or []):
+        for node in res.nodes or all_nodes:
+            disk = (res.disks or {}).get(node) or res.disk
+            where = f"drbd.resources[{i}].disks.{node}" if node in (res.disks or {}) else f"drbd.resources[{i}].disk"
+            if disk:
+                out.setdefault(node, []).append((where, disk))
+    return out
+
+
+def _vm_disks(node: str, wanted: list[tuple[str, str]]) -> tuple[str, ...]:
+    """Blank disks /dev/vdb../dev/vdX so that every named backing disk exists on the VM."""
+    last = "a"
+    for where, disk in wanted:
+        match = VM_DISK_RE.match(disk)
+        if not match:
+            raise LabInputError(
+                f"{where}: {disk} cannot exist on lab VM {node}: its extra disks are /dev/vdb../dev/vdz"
+            )
+        last = max(last, match.group(1))
+    return tuple(f"/dev/vd{chr(c)}" for c in range(ord("b"), ord(last) + 1))
+
+
+def generic_spec(name: str, count: int, subnet: IPv4Network, backend: str = "container") -> LabSpec:
     """`count` nodes node1..N on one network `lab` (eth0); the host takes the first address."""
     if not 1 <= count <= 50:
         raise LabInputError(f"--nodes: {count} is out of range (1-50)")
     hosts = subnet.hosts()
     net = NetSpec("lab", subnet, "eth0", next(hosts))
-    nodes = [NodeSpec(f"node{i}", {"lab": next(hosts)}) for i in range(1, count + 1)]
+    nodes = [NodeSpec(f"node{i}", {"lab": next(hosts)}, backend=backend) for i in range(1, count + 1)]
     spec = LabSpec(check_lab_name(name), [net], nodes)
     validate(spec)
     return spec
@@ -185,6 +255,12 @@ def validate(spec: LabSpec) -> None:
         if node.name in seen_names:
             raise LabInputError(f"nodes[{j}].name: {node.name!r} appears twice")
         seen_names.add(node.name)
+        if node.backend not in BACKENDS:
+            raise LabInputError(f"nodes[{j}].backend: {node.backend!r} is not one of {', '.join(BACKENDS)}")
+        if node.disks and not node.is_vm:
+            raise LabInputError(f"nodes[{j}].disks: only VM nodes have extra disks")
+        if len(node.addresses) > 8:
+            raise LabInputError(f"nodes[{j}].addresses: at most 8 networks per node")
         if spec.primary.name not in node.addresses:
             raise LabInputError(f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}")
         for net_name, addr in node.addresses.items():

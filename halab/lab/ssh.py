@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from halab.lab import names
@@ -65,9 +66,11 @@ def close_masters(state: LabState) -> None:
         run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], check=False, timeout=5)
 
 
-def wait_banner(address: str, deadline: float) -> None:
-    """Wait until sshd at `address` sends its banner."""
+def wait_banner(address: str, deadline: float, alive: Callable[[], bool] | None = None) -> None:
+    """Wait until sshd at `address` sends its banner (fail early once `alive()` is False)."""
     while True:
+        if alive is not None and not alive():
+            raise LabError(f"{address}: the node stopped while waiting for SSH")
         try:
             with socket.create_connection((address, 22), timeout=1) as conn:
                 conn.settimeout(2)
@@ -80,13 +83,13 @@ def wait_banner(address: str, deadline: float) -> None:
         time.sleep(0.2)
 
 
-def wait_ssh(state: LabState, node: str, timeout: float = 90) -> None:
+def wait_ssh(state: LabState, node: str, timeout: float = 90, alive: Callable[[], bool] | None = None) -> None:
     """Wait until `node` accepts the lab key and runs a command."""
     deadline = time.monotonic() + timeout
     address = str(state.spec.node(node).addresses[state.spec.primary.name])
-    wait_banner(address, deadline)
+    wait_banner(address, deadline, alive)
     while True:
-        result = run(ssh_argv(state, node, ["true"]), check=False, timeout=20)
+        result = run(ssh_argv(state, node, ["true"]), check=False, timeout=60)
         if result.returncode == 0:
             return
         if time.monotonic() > deadline:

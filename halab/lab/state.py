@@ -38,6 +38,8 @@ class NodeState:
     mounted: bool = False
     nspawn: Proc | None = None
     leader: Proc | None = None  # the container's PID 1: killing it kills the whole node
+    backend: str = "container"
+    qemu: Proc | None = None  # VM nodes: the QEMU process (killing it is a power cut)
 
     def dir(self, lab: str) -> Path:
         return lab_dir(lab) / "nodes" / self.name
@@ -97,6 +99,8 @@ class LabState:
                     "mount": str(n.root(self.name)) if n.mounted else None,
                     "nspawn": n.nspawn.to_json() if n.nspawn else None,
                     "leader": n.leader.to_json() if n.leader else None,
+                    "backend": n.backend,
+                    "qemu": n.qemu.to_json() if n.qemu else None,
                 }
                 for n in self.nodes.values()
             },
@@ -121,6 +125,8 @@ class LabState:
                     mounted=n["mount"] is not None,
                     nspawn=Proc.from_json(n["nspawn"]),
                     leader=Proc.from_json(n["leader"]),
+                    backend=n.get("backend", "container"),
+                    qemu=Proc.from_json(n.get("qemu")),
                 )
                 for name, n in data["nodes"].items()
             },
