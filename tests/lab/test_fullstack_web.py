@@ -57,7 +57,7 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Pa
     assert first.returncode == 0, first.stdout + first.stderr
     print(f"\nfirst deploy: {first_s:.1f}s")
 
-    # web1 is the preferred node (location score 200 > stickiness 100).
+    # web1 is the preferred node (location score 300 > group stickiness 2 x 100).
     assert wait_for_page(VIP_URL, "web1", 60) < 60
 
     verify = halab("verify", str(EXAMPLE))
