@@ -161,22 +161,31 @@ def network_script(state: LabState, node: NodeState, mtu: int) -> str:
     spec = state.spec
     nspec = spec.node(node.name)
     links = [(link, net) for link, net in enumerate(spec.networks) if net.name in nspec.addresses]
+    # Forks are slow in an emulated guest: shell built-ins to find NICs, one `ip -batch`.
     lines = [
         "#!/bin/sh",
         "# halab lab: written by the host at node creation; run by halab-identity at boot",
         "set -e",
-        "ip link set lo up",
-        'byaddr() { for d in /sys/class/net/*; do [ "$(cat "$d/address")" = "$1" ] && basename "$d"; done; return 0; }',
+        'byaddr() { for d in /sys/class/net/*; do read -r a < "$d/address"; '
+        '[ "$a" = "$1" ] && echo "${d##*/}" && return 0; done; return 0; }',
+        "batch=/run/halab-network.batch",
+        ': > "$batch"',
     ]
-    for link, _net in links:  # two passes: a wanted name may be held by another NIC
-        lines.append(f'n=$(byaddr {mac(state.name, node.name, link)}); ip link set "$n" down; '
-                     f'ip link set "$n" name halabtmp{link}')  # fmt: skip
+    for link, net in links:  # renames in two passes: a wanted name may be held by another NIC
+        lines.append(f'n=$(byaddr {mac(state.name, node.name, link)}); [ "$n" = {net.interface} ] || '
+                     f'echo "link set $n down\nlink set $n name halabtmp{link}" >> "$batch"')  # fmt: skip
     for link, net in links:
+        lines.append(f'grep -q " name halabtmp{link}$" "$batch" && echo "link set halabtmp{link} name {net.interface}" '
+                     '>> "$batch"')  # fmt: skip
+    lines.append("cat >> \"$batch\" <<'EOF'")
+    lines.append("link set lo up")
+    for _link, net in links:
         address = f"{nspec.addresses[net.name]}/{net.subnet.prefixlen}"
-        lines.append(f"ip link set halabtmp{link} name {net.interface}")
-        lines.append(f"ip link set {net.interface} mtu {mtu} up")
-        lines.append(f"ip addr replace {address} dev {net.interface}")
-    lines.append(f"ip route replace default via {spec.primary.host_address}")
+        lines.append(f"link set {net.interface} mtu {mtu} up")
+        lines.append(f"addr replace {address} dev {net.interface}")
+    lines.append(f"route replace default via {spec.primary.host_address}")
+    lines.append("EOF")
+    lines.append('ip -batch "$batch"')
     return "\n".join(lines) + "\n"
 
 

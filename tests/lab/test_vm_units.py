@@ -88,8 +88,9 @@ def test_identity_tar_carries_hostname_keys_and_network_script(tmp_path: Path) -
         assert members["etc/ssh/ssh_host_ed25519_key"].mode == 0o600
         script = read("etc/halab/network.sh")
     assert vm.mac(st.name, "ap2", 1) in script
-    assert "ip addr replace 198.18.11.12/24 dev eth1" in script
-    assert "ip route replace default via 198.18.10.1" in script
+    assert "addr replace 198.18.11.12/24 dev eth1" in script
+    assert "route replace default via 198.18.10.1" in script
+    assert script.rstrip().endswith("ip -batch \"$batch\"")
 
 
 def test_qemu_command_line(tmp_path: Path) -> None:
