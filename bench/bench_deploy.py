@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Deploy timings on the lab (issue 4): first converge of examples/web-ap-nodrbd.yml on
+freshly booted nodes, a no-op re-run, and the service recovery time after a node crash
+with the shipped corosync timing defaults (token 3000 ms).
+
+Run as root from the repository: python bench/bench_deploy.py
+Uses its own state dir (the base image cache is shared); removes its lab at the end.
+Goals: first converge <= 75 s, no-op re-run <= 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "web-ap-nodrbd.yml"
+VIP_URL = "http://198.18.50.100/"
+
+
+def halab(*args: str) -> float:
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"halab {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return time.monotonic() - start
+
+
+def serving(node: str) -> bool:
+    try:
+        with urllib.request.urlopen(VIP_URL, timeout=1) as reply:
+            return reply.status == 200 and node in reply.read().decode()
+    except OSError:
+        return False
+
+
+def wait_serving(node: str, timeout: float) -> float:
+    start = time.monotonic()
+    while not serving(node):
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"{VIP_URL} never served from {node}")
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="halab-bench-") as tmp:
+        os.environ["HALAB_STATE_DIR"] = str(Path(tmp) / "state")
+        try:
+            up = halab("lab", "up", str(EXAMPLE))
+            first = halab("deploy", str(EXAMPLE))
+            wait_serving("web1", 60)
+            noop = halab("deploy", str(EXAMPLE))
+            halab("lab", "crash", "web1")
+            crashed = time.monotonic()
+            wait_serving("web2", 120)
+            recovery = time.monotonic() - crashed
+        finally:
+            subprocess.run([sys.executable, "-m", "halab", "lab", "down", "webnd"], check=False)
+    print(f"lab up (2 nodes, cached image): {up:.1f} s")
+    print(f"first converge: {first:.1f} s (goal <= 75 s)")
+    print(f"no-op re-run: {noop:.1f} s (goal <= 10 s)")
+    print(f"service recovery after crashing the active node: {recovery:.1f} s (token 3000 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Rendering: golden files per example, no secrets on disk, templates shared with the roles.
+
+Regenerate the golden files after an intended template change:
+    HALAB_UPDATE_GOLDEN=1 python -m pytest tests/test_render.py
+and review the diff like code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from halab.inventory import build_inventory
+from halab.model import load_cluster
+from halab.render import CIB_TEMPLATE, SECRET_PLACEHOLDER, TEMPLATES, render_all, write_rendered
+
+from .conftest import EXAMPLES, ROOT
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_rendering_matches_golden_files(tmp_path: Path, example: Path) -> None:
+    out = tmp_path / "out"
+    write_rendered(render_all(build_inventory(load_cluster(example))), out)
+    golden = GOLDEN / example.stem
+    if os.environ.get("HALAB_UPDATE_GOLDEN"):
+        shutil.rmtree(golden, ignore_errors=True)
+        shutil.copytree(out, golden)
+    produced = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    expected = sorted(p.relative_to(golden) for p in golden.rglob("*") if p.is_file())
+    assert produced == expected, "files differ from the golden set (HALAB_UPDATE_GOLDEN=1 to accept)"
+    for rel in produced:
+        assert (out / rel).read_text() == (golden / rel).read_text(), f"{example.stem}/{rel} differs"
+
+
+def test_render_writes_no_secret(halab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HALAB_VRRP_PASS", "HALAB_IPMI_PASSWORD", "HALAB_HACLUSTER_PASSWORD"):
+        monkeypatch.setenv(name, f"leak-{name}")
+    for example in ("lvs-dr", "web-ap"):
+        code, _, err = halab("render", ROOT / "examples" / f"{example}.yml", "-o", tmp_path / example)
+        assert code == 0, err
+    texts = [p.read_text() for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [t for t in texts if "leak-" in t]
+    assert any(f"auth_pass {SECRET_PLACEHOLDER}" in t for t in texts)
+    assert any(f'value="{SECRET_PLACEHOLDER}"' in t for t in texts)
+
+
+def _template_tasks(role: str) -> list[dict]:
+    tasks = []
+    for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            for block in (task, *task.get("block", []), *task.get("rescue", [])):
+                module = block.get("ansible.builtin.template") or block.get("template")
+                if isinstance(module, dict):
+                    tasks.append(module)
+    return tasks
+
+
+@pytest.mark.parametrize("template", [*TEMPLATES, CIB_TEMPLATE], ids=lambda t: f"{t.role}/{t.name}")
+def test_each_rendered_template_is_installed_by_its_role(template) -> None:
+    """`halab render` and the roles use the same template files (one source)."""
+    sources = [task.get("src") for task in _template_tasks(template.role)]
+    assert template.name in sources, f"roles/{template.role}/tasks never templates {template.name}"
+
