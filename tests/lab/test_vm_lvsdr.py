@@ -1,0 +1,70 @@
+"""LVS-DR on the lab: two VM directors (keepalived VRRP + IPVS, stock kernel with ip_vs) in
+front of two container real servers. lab up -> deploy -> HTTP through the VIP answered by
+both real servers -> a real server stops Apache and leaves the IPVS table while traffic goes
+on -> the master director crashes and the VIP and virtual service move to the backup.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+from .conftest import leaks
+from .vmhelpers import halab, ok, on, page, require_qemu, timed, wait_until
+
+pytestmark = pytest.mark.lab
+
+EXAMPLE = ROOT / "examples" / "lvs-dr-ci.yml"
+LAB = "lvsdrci"
+VIP = "198.18.22.100"
+URL = f"http://{VIP}/"
+RS = {"rs1": "198.18.22.21", "rs2": "198.18.22.22"}
+
+
+def served_by(count: int = 12) -> set[str]:
+    seen = set()
+    for _ in range(count):
+        body = page(URL) or ""
+        seen |= {name for name in RS if re.search(rf"\b{name}\b", body)}
+    return seen
+
+
+def ipvs_table(director: str) -> str:
+    result = on(LAB, director, "ipvsadm -Ln")
+    return result.stdout if result.returncode == 0 else ""
+
+
+def test_lvs_dr_with_vm_directors(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_qemu()
+    monkeypatch.setenv("HALAB_VRRP_PASS", "lab-vrrp")
+    timed("lvs-dr: lab up (2 VMs + 2 containers)", lambda: ok("lab", "up", str(EXAMPLE)))
+    timed("lvs-dr: first deploy", lambda: ok("deploy", str(EXAMPLE)))
+
+    # both real servers answer through the VIP (wrr 2:1), and both are in the table
+    wait_until("both real servers answer through the VIP", lambda: served_by() == set(RS), 90)
+    table = ipvs_table("lb1")
+    assert f"TCP  {VIP}:80 wrr" in table and all(f"{a}:80" in table for a in RS.values()), table
+    assert VIP in on(LAB, "lb1", "ip -4 -br addr").stdout
+
+    # Apache stops on rs2: the health check takes it out, traffic continues on rs1
+    assert on(LAB, "rs2", "systemctl stop apache2").returncode == 0
+    timed("lvs-dr: rs2 out of the IPVS table",
+          lambda: wait_until("rs2 leaves the table", lambda: RS["rs2"] not in ipvs_table("lb1"), 60))  # fmt: skip
+    assert served_by(6) == {"rs1"}
+    assert on(LAB, "rs2", "systemctl start apache2").returncode == 0
+    wait_until("rs2 back in the table", lambda: RS["rs2"] in ipvs_table("lb1"), 60)
+
+    # the master director dies: the backup takes the VIP and serves the virtual service
+    assert halab("lab", "crash", "lb1").returncode == 0
+    timed("lvs-dr: VIP serves again after crashing lb1",
+          lambda: wait_until("VIP answers via lb2", lambda: page(URL) is not None, 60, every=0.2))  # fmt: skip
+    assert VIP in on(LAB, "lb2", "ip -4 -br addr").stdout
+    table = ipvs_table("lb2")
+    assert f"TCP  {VIP}:80 wrr" in table and all(f"{a}:80" in table for a in RS.values()), table
+    wait_until("both real servers answer via lb2", lambda: served_by() == set(RS), 60)
+
+    timed("lvs-dr: lab down", lambda: ok("lab", "down", LAB))
+    assert leaks(LAB, lab_state / "labs" / LAB) == []
