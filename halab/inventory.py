@@ -548,7 +548,10 @@ def build_inventory(cluster: Cluster, connections: dict[str, dict[str, Any]] | N
 
 
 class _Dumper(yaml.SafeDumper):
-    """Dumps SecretRef as a plain string and VaultValue as `!vault |`."""
+    """Dumps SecretRef as a plain string and VaultValue as `!vault |`; lists indented (yamllint)."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 _Dumper.add_representer(SecretRef, lambda d, v: d.represent_str(str(v)))
