@@ -6,6 +6,7 @@ Timings are printed (run with -s to see them); the benchmark script records them
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -22,10 +23,28 @@ EXAMPLE = ROOT / "examples" / "web-ap-nodrbd.yml"
 VIP_URL = "http://198.18.50.100/"
 
 
+SECRET = "Lab-hacluster-7f3a"  # the hacluster password this test deploys, then hunts for
+
+
 def halab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """The real entry point, as an operator runs it."""
+    """The real entry point, as an operator runs it (the secret only in its environment)."""
+    env = os.environ | {"HALAB_HACLUSTER_PASSWORD": SECRET}
     return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env=env)
+
+
+def with_hacluster_password(tmp_path: Path) -> Path:
+    """The example plus a hacluster password read from the environment."""
+    text = EXAMPLE.read_text().replace(
+        "pacemaker:\n", "pacemaker:\n  hacluster_password: {env: HALAB_HACLUSTER_PASSWORD}\n")
+    assert "hacluster_password" in text
+    path = tmp_path / "web-ap-nodrbd.yml"
+    path.write_text(text)
+    return path
+
+
+def files_containing(root: Path, needle: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
 
 
 def page(url: str) -> str | None:
@@ -47,12 +66,13 @@ def wait_for_page(url: str, containing: str, timeout: float) -> float:
     raise AssertionError(f"{url} did not serve a page containing {containing!r} within {timeout:.0f}s")
 
 
-def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Path) -> None:
-    up = halab("lab", "up", str(EXAMPLE))
+def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Path, tmp_path: Path) -> None:
+    cluster_file = with_hacluster_password(tmp_path)
+    up = halab("lab", "up", str(cluster_file))
     assert up.returncode == 0, up.stdout + up.stderr
 
     started = time.monotonic()
-    first = halab("deploy", str(EXAMPLE))
+    first = halab("deploy", str(cluster_file))
     first_s = time.monotonic() - started
     assert first.returncode == 0, first.stdout + first.stderr
     print(f"\nfirst deploy: {first_s:.1f}s")
@@ -60,11 +80,20 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Pa
     # web1 is the preferred node (location score 300 > group stickiness 2 x 100).
     assert wait_for_page(VIP_URL, "web1", 60) < 60
 
-    verify = halab("verify", str(EXAMPLE))
+    # The password works on the nodes, and appears in no log, inventory or output.
+    shadow_ok = subprocess.run(
+        [sys.executable, "-m", "halab", "lab", "ssh", "web2", "--",
+         "python3 -W ignore -c \"import crypt, spwd, sys; h = spwd.getspnam('hacluster').sp_pwdp; "
+         f"sys.exit(crypt.crypt('{SECRET}', h) != h)\""], capture_output=True, text=True, check=False)
+    assert shadow_ok.returncode == 0, shadow_ok.stdout + shadow_ok.stderr
+    assert SECRET not in first.stdout + first.stderr
+    assert files_containing(lab_state, SECRET) == []
+
+    verify = halab("verify", str(cluster_file))
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
     started = time.monotonic()
-    second = halab("deploy", str(EXAMPLE))
+    second = halab("deploy", str(cluster_file))
     print(f"no-op deploy: {time.monotonic() - started:.1f}s")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "no changes" in second.stdout, second.stdout + second.stderr
@@ -74,12 +103,12 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Pa
     recovery = wait_for_page(VIP_URL, "web2", 90)
     print(f"service back on web2 {recovery:.1f}s after crashing web1")
 
-    status = halab("status", str(EXAMPLE))
+    status = halab("status", str(cluster_file))
     assert "web2" in status.stdout and status.returncode == 1, status.stdout  # web1 is down: not healthy
 
     restore = halab("lab", "restore", "web1")
     assert restore.returncode == 0, restore.stdout + restore.stderr
     assert wait_for_page(VIP_URL, "web1", 180) < 180  # failback once web1 rejoined
-    drill = halab("drill", str(EXAMPLE), "--mode", "standby")
+    drill = halab("drill", str(cluster_file), "--mode", "standby")
     assert drill.returncode == 0, drill.stdout + drill.stderr
     assert "drill passed" in drill.stdout
