@@ -7,7 +7,7 @@ import click
 from .errors import OperationFailed
 from .model import Cluster
 from .progress import RunProgress
-from .runner import prepare, run_playbook
+from .runner import prepare, run_playbook, secret_env_names
 
 
 def deploy(cluster: Cluster, source: str, cmdline: list[str], verbosity: int, *, check: bool) -> None:
@@ -16,7 +16,13 @@ def deploy(cluster: Cluster, source: str, cmdline: list[str], verbosity: int, *,
     hosts = [node.name for node in cluster.nodes]
     with RunProgress(hosts) as progress:
         runner = run_playbook(
-            run_dir, "site.yml", forks=len(hosts), cmdline=cmdline, event_handler=progress.handle, verbosity=verbosity
+            run_dir,
+            "site.yml",
+            forks=len(hosts),
+            cmdline=cmdline,
+            event_handler=progress.handle,
+            secret_env=secret_env_names(cluster),
+            verbosity=verbosity,
         )
     progress.summary()
     log = run_dir.path / "artifacts" / "ansible" / "stdout"

@@ -7,6 +7,7 @@ this machine, and every host answers on its SSH port. Each run gets a private di
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -143,20 +144,57 @@ def ansible_env(forks: int) -> dict[str, str]:
     return ANSIBLE_ENV | {"ANSIBLE_ROLES_PATH": str(roles_dir()), "ANSIBLE_FORKS": str(max(forks, 5)), "PATH": path}
 
 
+def secret_env_names(cluster: Cluster) -> list[str]:
+    """Environment variables that carry this cluster's secrets."""
+    return [secret.env for _, secret in _secret_places(cluster) if isinstance(secret, EnvSecret)]
+
+
+def scrub_command_artifact(run_dir: RunDir, names: list[str]) -> None:
+    """ansible-runner records the child's whole environment in artifacts/<ident>/command:
+    replace the secret variables there, so the run's log holds no secret."""
+    path = run_dir.path / "artifacts" / "ansible" / "command"
+    if not names or not path.exists():
+        return
+    record = json.loads(path.read_text(encoding="utf-8"))
+    env = record.get("env") or {}
+    if any(env.get(name) not in (None, "REDACTED") for name in names):
+        record["env"] = {key: ("REDACTED" if key in names else value) for key, value in env.items()}
+        path.write_text(json.dumps(record), encoding="utf-8")
+
+
 def run_playbook(
-    run_dir: RunDir, playbook: str, *, forks: int, cmdline: list[str], event_handler: Any, verbosity: int = 0
+    run_dir: RunDir,
+    playbook: str,
+    *,
+    forks: int,
+    cmdline: list[str],
+    event_handler: Any,
+    secret_env: list[str],
+    verbosity: int = 0,
 ) -> Any:
     """Run one playbook; return the ansible-runner Runner (status, rc, stats, events)."""
     import ansible_runner
 
-    return ansible_runner.run(
-        private_data_dir=str(run_dir.path),
-        playbook=str(playbooks_dir() / playbook),
-        inventory=str(run_dir.inventory),
-        envvars=ansible_env(forks),
-        cmdline=" ".join(cmdline) if cmdline else None,
-        event_handler=event_handler,
-        verbosity=verbosity or None,
-        quiet=True,
-        ident="ansible",
-    )
+    scrubbed = False
+
+    def handler(event: dict[str, Any]) -> bool:
+        nonlocal scrubbed
+        if not scrubbed:  # the command artifact is written just before the first event
+            scrub_command_artifact(run_dir, secret_env)
+            scrubbed = True
+        return event_handler(event)
+
+    try:
+        return ansible_runner.run(
+            private_data_dir=str(run_dir.path),
+            playbook=str(playbooks_dir() / playbook),
+            inventory=str(run_dir.inventory),
+            envvars=ansible_env(forks),
+            cmdline=" ".join(cmdline) if cmdline else None,
+            event_handler=handler,
+            verbosity=verbosity or None,
+            quiet=True,
+            ident="ansible",
+        )
+    finally:
+        scrub_command_artifact(run_dir, secret_env)
