@@ -34,6 +34,8 @@ def _services(groups: set[str], inventory_vars: dict[str, Any]) -> dict[str, boo
     wanted: dict[str, bool] = {}
     if "cluster_members" in groups:
         wanted |= {"corosync": True, "pacemaker": True}
+        if inventory_vars.get("corosync_qdevice"):
+            wanted["corosync-qdevice"] = True
     if "qdevice_hosts" in groups:
         wanted["corosync-qnetd"] = True
     if "lvs_directors" in groups:
@@ -67,11 +69,58 @@ def test_corosync_membership_and_quorum(host: Any, node: str, groups: set[str], 
     assert status.rc == 0, f"{node}: corosync-quorumtool -s failed: {status.stdout}{status.stderr}"
     assert re.search(r"^Quorate:\s+Yes", status.stdout, re.M), f"{node}: not quorate:\n{status.stdout}"
     listed = host.run("corosync-quorumtool -l").stdout
-    # "Nodeid Votes [Qdevice] Name", the local node's name followed by "(local)"
-    rows = [line.replace("(local)", "").split() for line in listed.splitlines() if re.match(r"\s*\d+\s+\d+\s", line)]
+    # "Nodeid Votes [Qdevice] Name", the local node's name followed by "(local)"; a quorum
+    # device adds the row "0 1 Qdevice" (node id 0), which is not a member
+    member_row = re.compile(r"\s*[1-9]\d*\s+\d+\s")
+    rows = [line.replace("(local)", "").split() for line in listed.splitlines() if member_row.match(line)]
     names = {row[-1] for row in rows}
     expected = {n.name for n in cluster.members}
     assert names == expected, f"{node}: membership {sorted(names)} != expected {sorted(expected)}"
+
+
+def _tls(qdevice: dict[str, Any]) -> bool:
+    return str(qdevice["tls"]).lower() not in ("off", "false", "no")
+
+
+def test_quorum_device(host: Any, node: str, groups: set[str], inventory: Any) -> None:
+    qdevice = inventory.group_vars["all"].get("corosync_qdevice")
+    if not qdevice:
+        pytest.skip("no quorum device")
+    problems = []
+    if "cluster_members" in groups:
+        members = len(inventory.groups["cluster_members"])
+        out = host.run("corosync-quorumtool -s -p").stdout
+        flags = re.search(r"^Flags:(.*)$", out, re.M)
+        if not flags or "Qdevice" not in flags.group(1).split():
+            problems.append("corosync-quorumtool shows no Qdevice flag")
+        for field in ("Expected votes", "Total votes"):
+            found = re.search(rf"^{field}:\s+(\d+)", out, re.M)
+            if not found or int(found.group(1)) != members + 1:
+                got = found.group(1) if found else "?"
+                problems.append(f"{field} is {got}, expected {members + 1} (members + qdevice)")
+        if not re.search(r"^\s*0\s+1\s+Qdevice\s*$", out, re.M):
+            problems.append("the membership has no Qdevice vote")
+        client = host.run("corosync-qdevice-tool -s -v").stdout
+        if not re.search(r"^State:\s+Connected", client, re.M):
+            problems.append(f"corosync-qdevice is not connected to {qdevice['host']}")
+        elif _tls(qdevice) and not re.search(r"^TLS active:\s+Yes", client, re.M):
+            problems.append("the quorum device connection does not use TLS")
+        detail = f"{out}\n{client}"
+    elif "qdevice_hosts" in groups:
+        if qdevice["host"] not in inventory.hostvars(node).get("halab_addresses", {}).values():
+            pytest.skip(f"not the quorum device server ({qdevice['host']})")
+        if not host.service("corosync-qnetd").is_running:
+            problems.append("corosync-qnetd is not running")
+        out = host.run("corosync-qnetd-tool -l -v").stdout
+        name = inventory.group_vars["all"]["corosync_cluster_name"]
+        if f'Cluster "{name}":' not in out:
+            problems.append(f"corosync-qnetd-tool -l does not list cluster {name}")
+        elif _tls(qdevice) and len(re.findall(r"TLS active:\s+Yes", out)) < len(inventory.groups["cluster_members"]):
+            problems.append("not every member's connection uses TLS")
+        detail = out
+    else:
+        pytest.skip("neither a member nor the quorum device server")
+    assert not problems, f"{node}: " + "; ".join(problems) + f"\n{detail}"
 
 
 def test_corosync_links_connected(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
