@@ -6,6 +6,7 @@ result that is not a plain `ok`, so CI logs stay short and readable.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+# The default callback's line for a changed result, possibly coloured: "changed: [host]".
+_CHANGED_LINE = re.compile(r"^(?:\x1b\[[0-9;]*m)*changed: \[", re.M)
 
 
 @dataclass
@@ -98,7 +102,11 @@ class RunProgress:
             for each in self.states.values():
                 each.task = task
         elif state is not None and kind == "runner_on_ok":
-            changed = bool(data.get("res", {}).get("changed"))
+            res = data.get("res", {})
+            # no_log censors the whole result, `changed` included; the callback line keeps it
+            changed = bool(res.get("changed"))
+            if "censored" in res:
+                changed = bool(_CHANGED_LINE.search(event.get("stdout", "")))
             state.ok += 1
             if changed:
                 state.changed += 1
