@@ -237,3 +237,68 @@ def test_vrrp_vip_on_exactly_one_director(host: Any, node: str, groups: set[str]
             if len(holders) != 1:
                 problems.append(f"{vip} is held by {holders or 'no director'}")
     assert not problems, "; ".join(problems)
+
+
+def test_ipvs_lists_every_virtual_service_with_its_real_servers(
+    host: Any, node: str, groups: set[str], inventory: Any
+) -> None:
+    _only(groups, "lvs_directors")
+    if not host.file("/proc/net/ip_vs").exists:
+        pytest.skip("this kernel has no ip_vs: the director runs VRRP only")
+    table = host.run("ipvsadm -Ln").stdout
+    problems = []
+    for vs in inventory.group_vars["all"].get("keepalived_virtual_servers", []):
+        service = f"{vs['protocol']}  {vs['vip']}:{vs['port']}"
+        block = table.split(service, 1)[1].split("\nTCP", 1)[0].split("\nUDP", 1)[0] if service in table else None
+        if block is None:
+            problems.append(f"virtual service {vs['vip']}:{vs['port']} missing from ipvsadm -Ln")
+            continue
+        missing = [rs["name"] for rs in vs["real_servers"] if f"-> {rs['address']}:{rs['port']}" not in block]
+        if missing:
+            problems.append(f"{vs['vip']}:{vs['port']}: real servers not in the table (unhealthy?): {missing}")
+    assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def test_lvs_spreads_requests_over_real_servers(node: str, groups: set[str], inventory: Any) -> None:
+    """From this machine: requests through each HTTP virtual service reach more than one real server."""
+    import urllib.request
+
+    _only(groups, "lvs_directors")
+    if node != inventory.groups["lvs_directors"][0]:
+        pytest.skip("checked once")
+    problems = []
+    for vs in inventory.group_vars["all"].get("keepalived_virtual_servers", []):
+        if vs["persistence_timeout"] or len(vs["real_servers"]) < 2 or vs["health_check"]["type"] != "HTTP_GET":
+            continue
+        answers = set()
+        for _ in range(12):
+            try:
+                with urllib.request.urlopen(f"http://{vs['vip']}:{vs['port']}/", timeout=3) as reply:
+                    body = reply.read().decode(errors="replace")
+            except OSError as exc:
+                problems.append(f"{vs['vip']}:{vs['port']} did not answer from here: {exc}")
+                break
+            answers |= {rs["name"] for rs in vs["real_servers"] if rs["name"] in body}
+        if not problems and len(answers) < 2:
+            problems.append(f"{vs['vip']}:{vs['port']}: 12 requests reached only {sorted(answers)}")
+    assert not problems, "; ".join(problems)
+
+
+def test_drbd_connected_uptodate_and_primary_only_where_mounted(
+    host: Any, node: str, groups: set[str], inventory: Any
+) -> None:
+    _only(groups, "drbd_nodes")
+    problems = []
+    for res in inventory.group_vars["all"].get("drbd_resources", []):
+        name = res["name"]
+        cstate = host.run(f"drbdadm cstate {name}").stdout.strip()
+        dstate = host.run(f"drbdadm dstate {name}").stdout.strip()
+        role = host.run(f"drbdadm role {name}").stdout.strip().split("/")[0]
+        mounted = host.run(f"findmnt -n --source {res['device']}").rc == 0
+        if cstate != "Connected":
+            problems.append(f"{name}: connection {cstate or 'unknown'}, expected Connected")
+        if dstate != "UpToDate/UpToDate":
+            problems.append(f"{name}: disk states {dstate or 'unknown'}, expected UpToDate/UpToDate")
+        if (role == "Primary") != mounted:
+            problems.append(f"{name}: role {role} but {res['device']} is {'mounted' if mounted else 'not mounted'}")
+    assert not problems, f"{node}: " + "; ".join(problems)
