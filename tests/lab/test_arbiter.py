@@ -1,0 +1,101 @@
+"""Two nodes and a corosync-qnetd arbitrator (examples/arbiter.yml, qdevice TLS on) on real
+lab nodes: lab up -> deploy (certificate exchange) -> verify (qdevice checks) -> idempotent
+re-deploy -> crash arb1 -> arb2 stays quorate on the qdevice vote and serves the VIP -> down.
+
+Timings are printed (run with -s to see them).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.lab
+
+EXAMPLE = ROOT / "examples" / "arbiter.yml"
+VIP_URL = "http://198.18.40.100/"
+
+
+def halab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as an operator runs it."""
+    return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def on(node: str, command: str) -> str:
+    ran = halab("lab", "ssh", node, "--lab", "arb", "--", command, timeout=60)
+    assert ran.returncode == 0, f"{node}: {command}: {ran.stdout}{ran.stderr}"
+    return ran.stdout
+
+
+def page(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.read().decode() if reply.status == 200 else None
+    except OSError:
+        return None
+
+
+def wait_for_page(url: str, containing: str, timeout: float) -> float:
+    """Seconds until `url` answers 200 with `containing` in the body."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        body = page(url)
+        if body is not None and containing in body:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not serve a page containing {containing!r} within {timeout:.0f}s")
+
+
+def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Path) -> None:
+    started = time.monotonic()
+    up = halab("lab", "up", str(EXAMPLE))
+    assert up.returncode == 0, up.stdout + up.stderr
+    print(f"\nlab up: {time.monotonic() - started:.1f}s")
+
+    started = time.monotonic()
+    first = halab("deploy", str(EXAMPLE))
+    assert first.returncode == 0, first.stdout + first.stderr
+    print(f"first deploy: {time.monotonic() - started:.1f}s")
+
+    # Two members plus the qdevice vote, over TLS with the certificate the deploy made.
+    quorum = on("arb1", "corosync-quorumtool -s")
+    assert re.search(r"^Expected votes:\s+3$", quorum, re.M), quorum
+    assert re.search(r"^Flags:.*\bQdevice\b", quorum, re.M), quorum
+    clients = on("qnetd", "corosync-qnetd-tool -l -v")
+    assert 'Cluster "arb":' in clients, clients
+    assert len(re.findall(r"TLS active:\s+Yes \(client certificate verified\)", clients)) == 2, clients
+
+    verify = halab("verify", str(EXAMPLE))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    started = time.monotonic()
+    second = halab("deploy", str(EXAMPLE))
+    print(f"no-op deploy: {time.monotonic() - started:.1f}s")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "no changes" in second.stdout, second.stdout + second.stderr
+
+    # Crash the node that serves, arb1 (moved there first if Pacemaker placed it on arb2).
+    if "arb1" not in (page(VIP_URL) or ""):
+        move = halab("move", str(EXAMPLE), "site", "arb1")
+        assert move.returncode == 0, move.stdout + move.stderr
+    wait_for_page(VIP_URL, "arb1", 60)
+
+    crash = halab("lab", "crash", "arb1")
+    assert crash.returncode == 0, crash.stdout + crash.stderr
+    recovery = wait_for_page(VIP_URL, "arb2", 90)
+    print(f"service back on arb2 {recovery:.1f}s after crashing arb1")
+
+    # One member left: its own vote and the qdevice's are 2 of 3, so it stays quorate.
+    quorum = on("arb2", "corosync-quorumtool -s")
+    assert re.search(r"^Quorate:\s+Yes", quorum, re.M), quorum
+    assert re.search(r"^Total votes:\s+2$", quorum, re.M), quorum
+    assert re.search(r"^\s*0\s+1\s+Qdevice", quorum, re.M), quorum
