@@ -112,6 +112,14 @@ class RunProgress:
                 state.changed += 1
                 self.changed_tasks.append((host, task))
                 self._line(f"{host}: changed: {task}")
+        elif kind == "playbook_on_stats":
+            # Ansible's own totals (never censored) are authoritative for the summary.
+            for host, each in self.states.items():
+                each.ok = data.get("ok", {}).get(host, each.ok)
+                each.changed = data.get("changed", {}).get(host, 0)
+                each.failed = data.get("failures", {}).get(host, 0)
+                each.unreachable = data.get("dark", {}).get(host, 0)
+                each.skipped = data.get("skipped", {}).get(host, 0)
         elif state is not None and kind == "runner_on_skipped":
             state.skipped += 1
         elif state is not None and kind in ("runner_on_failed", "runner_on_unreachable"):
