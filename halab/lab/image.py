@@ -7,7 +7,7 @@ import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from halab.lab.errors import LabError
@@ -71,33 +71,42 @@ def _locked(path: Path) -> Iterator[None]:
 
 def ensure_image(log: Path | None = None) -> Path:
     """Return the cached base image, building it first if needed (safe for concurrent callers)."""
-    final = image_path()
+    return build_cached(image_path(), _build, log, stale_glob=f"{SUITE}-*")
+
+
+def build_cached(final: Path, build: Callable[[Path, Path], None], log: Path | None, stale_glob: str) -> Path:
+    """Build `final` once per machine: under a lock, into a temporary dir renamed when ready.
+
+    `build(tmp, logfile)` fills the directory. Older images matching `stale_glob` in the same
+    folder are dropped afterwards, unless a lab is up (its overlays may sit on one).
+    """
     if (final / READY).exists():
         return final
-    with _locked(images_dir() / f"{image_key()}.lock"):
+    images = final.parent
+    with _locked(images / f"{final.name}.lock"):
         if (final / READY).exists():  # another builder finished while we waited
             return final
-        tmp = images_dir() / f".tmp-{image_key()}-{os.getpid()}"
+        tmp = images / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         try:
-            _build(tmp, log or images_dir() / f"{image_key()}.log")
-            (tmp / READY).write_text(image_key() + "\n")
+            build(tmp, log or images / f"{final.name}.log")
+            (tmp / READY).write_text(final.name + "\n")
             shutil.rmtree(final, ignore_errors=True)  # a stale, unfinished one
             tmp.rename(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        _prune_old()
+        _prune_old(final, stale_glob)
     return final
 
 
-def _prune_old() -> None:
-    """Drop images of older recipes, unless a lab is up (its overlays may sit on one)."""
+def _prune_old(keep: Path, stale_glob: str) -> None:
     from halab.lab.state import lab_names
 
     if lab_names():
         return
-    for old in images_dir().glob(f"{SUITE}-*"):
-        if old.is_dir() and old.name != image_key():
+    for old in keep.parent.glob(stale_glob):
+        if old.is_dir() and old != keep:
             shutil.rmtree(old, ignore_errors=True)
             old.with_suffix(".log").unlink(missing_ok=True)
             old.with_suffix(".lock").unlink(missing_ok=True)

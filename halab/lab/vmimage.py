@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from halab.lab.errors import LabError
-from halab.lab.image import APT_CONF, INCLUDE, MIRROR, SOURCES, SSHD_CONF, SUITE, _locked
+from halab.lab.image import APT_CONF, INCLUDE, MIRROR, READY, SOURCES, SSHD_CONF, SUITE, build_cached
 from halab.lab.proc import run
 from halab.paths import cache_dir
 
@@ -31,7 +31,6 @@ KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")
 INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
 IMAGE_SIZE_MB = 3072  # sparse; the tree is about 1 GB
 LAYOUT_VERSION = "2"
-READY = ".halab-image-ready"
 
 # Runs at every boot before the network and sshd: unpacks the node's identity tar (fw_cfg
 # entry opt/halab/identity) over / and runs the network script that came with it.
@@ -83,36 +82,7 @@ def image_ready() -> bool:
 
 def ensure_vm_image(log: Path | None = None) -> Path:
     """Directory with `root.img` (raw ext4), `vmlinuz`, `initrd.img`; built once, atomically."""
-    final = image_dir()
-    if (final / READY).exists():
-        return final
-    images = final.parent
-    with _locked(images / f"{image_key()}.lock"):
-        if (final / READY).exists():
-            return final
-        tmp = images / f".tmp-{image_key()}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        logfile = log or images / f"{image_key()}.log"
-        try:
-            _build(tmp, logfile)
-            (tmp / READY).write_text(image_key() + "\n")
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _prune_old()
-    return final
-
-
-def _prune_old() -> None:
-    from halab.lab.state import lab_names
-
-    if lab_names():
-        return
-    for old in image_dir().parent.glob(f"vm-{SUITE}-*"):
-        if old.is_dir() and old.name != image_key():
-            shutil.rmtree(old, ignore_errors=True)
+    return build_cached(image_dir(), _build, log, stale_glob=f"vm-{SUITE}-*")
 
 
 def _step(log: Path, title: str, argv: list[str], timeout: float = 1800) -> None:
