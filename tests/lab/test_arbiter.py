@@ -8,15 +8,14 @@ Timings are printed (run with -s to see them).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ..conftest import ROOT
+from .helpers import halab, page, wait_for_page
+from .helpers import on as lab_ssh
 
 pytestmark = pytest.mark.lab
 
@@ -24,35 +23,10 @@ EXAMPLE = ROOT / "examples" / "arbiter.yml"
 VIP_URL = "http://198.18.40.100/"
 
 
-def halab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """The real entry point, as an operator runs it."""
-    return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
 def on(node: str, command: str) -> str:
-    ran = halab("lab", "ssh", node, "--lab", "arb", "--", command, timeout=60)
+    ran = lab_ssh("arb", node, command, timeout=60)
     assert ran.returncode == 0, f"{node}: {command}: {ran.stdout}{ran.stderr}"
     return ran.stdout
-
-
-def page(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.read().decode() if reply.status == 200 else None
-    except OSError:
-        return None
-
-
-def wait_for_page(url: str, containing: str, timeout: float) -> float:
-    """Seconds until `url` answers 200 with `containing` in the body."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        body = page(url)
-        if body is not None and containing in body:
-            return time.monotonic() - start
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not serve a page containing {containing!r} within {timeout:.0f}s")
 
 
 def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Path) -> None:

@@ -6,16 +6,15 @@ Timings are printed (run with -s to see them); the benchmark script records them
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ..conftest import ROOT
+from .helpers import halab, wait_for_page
 
 pytestmark = pytest.mark.lab
 
@@ -24,13 +23,6 @@ VIP_URL = "http://198.18.50.100/"
 
 
 SECRET = "Lab-hacluster-7f3a"  # the hacluster password this test deploys, then hunts for
-
-
-def halab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """The real entry point, as an operator runs it (the secret only in its environment)."""
-    env = os.environ | {"HALAB_HACLUSTER_PASSWORD": SECRET}
-    return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, env=env)
 
 
 def with_hacluster_password(tmp_path: Path) -> Path:
@@ -47,26 +39,10 @@ def files_containing(root: Path, needle: str) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
 
 
-def page(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.read().decode() if reply.status == 200 else None
-    except OSError:
-        return None
-
-
-def wait_for_page(url: str, containing: str, timeout: float) -> float:
-    """Seconds until `url` answers 200 with `containing` in the body."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        body = page(url)
-        if body is not None and containing in body:
-            return time.monotonic() - start
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not serve a page containing {containing!r} within {timeout:.0f}s")
-
-
-def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(lab_state: Path, tmp_path: Path) -> None:
+def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
+    lab_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALAB_HACLUSTER_PASSWORD", SECRET)  # only in halab's environment
     cluster_file = with_hacluster_password(tmp_path)
     up = halab("lab", "up", str(cluster_file))
     assert up.returncode == 0, up.stdout + up.stderr

@@ -13,7 +13,7 @@ import pytest
 
 from ..conftest import ROOT
 from .conftest import leaks
-from .vmhelpers import halab, ok, on, page, require_qemu, timed, wait_until
+from .helpers import halab, ok, on, page, require_qemu, timed, wait_until
 
 pytestmark = pytest.mark.lab
 

@@ -1,4 +1,4 @@
-"""Helpers of the VM lab scenarios: the real CLI, remote commands, polling, timings."""
+"""Helpers of the lab scenarios: the real CLI, remote commands, polling, timings."""
 
 from __future__ import annotations
 
@@ -61,3 +61,9 @@ def wait_until(what: str, check: Callable[[], object], timeout: float, every: fl
             return time.monotonic() - start
         time.sleep(every)
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def wait_for_page(url: str, containing: str, timeout: float) -> float:
+    """Seconds until `url` answers 200 with `containing` in the body."""
+    return wait_until(f"{url} serving a page with {containing!r}", lambda: containing in (page(url) or ""), timeout,
+                      0.2)  # fmt: skip
