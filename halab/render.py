@@ -33,6 +33,7 @@ class Template:
     group: str
     loop_var: str | None = None
     loop_over: str | None = None
+    unless: str | None = None  # a boolean host variable; when true the role skips this file
 
 
 TEMPLATES: tuple[Template, ...] = (
@@ -49,7 +50,13 @@ TEMPLATES: tuple[Template, ...] = (
     Template("apache", "ports.conf.j2", "/etc/apache2/ports.conf", "apache_servers"),
     Template("apache", "halab-site.conf.j2", "/etc/apache2/sites-available/halab.conf", "apache_servers"),
     Template("apache", "halab-status.conf.j2", "/etc/apache2/conf-available/halab-status.conf", "apache_servers"),
-    Template("apache", "index.html.j2", "{apache_document_root}/index.html", "apache_servers"),
+    Template(
+        "apache",
+        "index.html.j2",
+        "{apache_document_root}/index.html",
+        "apache_servers",
+        unless="apache_document_root_shared",  # the content lives on the shared filesystem
+    ),
     Template(
         "lvs_realserver",
         "halab-lvs-realserver.conf.j2",
@@ -105,9 +112,7 @@ def all_hostvars(inventory: Inventory) -> dict[str, dict[str, Any]]:
     return {h: redacted.hostvars(h) for h in hosts}
 
 
-def host_context(
-    inventory: Inventory, host: str, hostvars: dict[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def host_context(inventory: Inventory, host: str, hostvars: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """What a template sees on `host` (pass `all_hostvars` once when rendering many hosts)."""
     hostvars = hostvars if hostvars is not None else all_hostvars(inventory)
     groups = {"all": list(hostvars), "ungrouped": [], **inventory.groups}
@@ -128,6 +133,8 @@ class RenderedFile:
 
 
 def _render_one(env: jinja2.Environment, template: Template, context: dict[str, Any]) -> Iterator[RenderedFile]:
+    if template.unless and _bool(context.get(template.unless, False)):
+        return
     source = env.get_template(f"{template.role}/templates/{template.name}")
     items = context.get(template.loop_over, []) if template.loop_over else [None]
     for item in items:
