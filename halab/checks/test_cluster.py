@@ -197,6 +197,16 @@ def test_floating_ips_answer(host: Any, node: str, groups: set[str], cluster: Cl
     assert not problems, f"{node}: " + "; ".join(problems)
 
 
+def test_apache_health_endpoint(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
+    """Wherever Apache runs, the health URL answers 200 (LVS checks and monitors use it)."""
+    _only(groups, "apache_servers")
+    if not host.run("pgrep -x apache2").succeeded:
+        pytest.skip(f"Apache is not running on {node} (a passive cluster member)")
+    url = f"http://127.0.0.1:{cluster.apache.port}{cluster.apache.health_path}"
+    code = host.run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {url}").stdout.strip()
+    assert code == "200", f"{node}: {url} answered {code or 'nothing'} (expected 200)"
+
+
 def _same(expected: str, actual: str) -> bool:
     """Equal, except lines that carry a redacted secret (compared up to the secret)."""
     want, have = expected.splitlines(), actual.splitlines()

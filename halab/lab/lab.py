@@ -149,6 +149,8 @@ def _converge(st: LabState, image: Path | None, vm_image: Path | None, say: Any)
         if ns.backend == "vm":
             assert vm_image is not None
             vm.prepare(st, ns, vm_image, mtu)
+            ns.image = str(vm_image)
+            st.save()
             vm.boot(st, ns, vm_image)
         else:
             assert image is not None
@@ -356,7 +358,8 @@ def restore(name: str, node_name: str) -> None:
             _power_off(ns)
             _plumb(st, ns, network.uplink_mtu())
             if ns.backend == "vm":
-                vm.boot(st, ns, vmimage.image_dir())
+                # the image its overlay was made on (a newer halab may bake another one)
+                vm.boot(st, ns, Path(ns.image) if ns.image else vmimage.image_dir())
             else:
                 node.boot(st, ns)
             _write_known_hosts(st)

@@ -40,6 +40,7 @@ class NodeState:
     leader: Proc | None = None  # the container's PID 1: killing it kills the whole node
     backend: str = "container"
     qemu: Proc | None = None  # VM nodes: the QEMU process (killing it is a power cut)
+    image: str | None = None  # VM nodes: the baked image their overlay sits on (restore boots it)
 
     def dir(self, lab: str) -> Path:
         return lab_dir(lab) / "nodes" / self.name
@@ -101,6 +102,7 @@ class LabState:
                     "leader": n.leader.to_json() if n.leader else None,
                     "backend": n.backend,
                     "qemu": n.qemu.to_json() if n.qemu else None,
+                    "image": n.image,
                 }
                 for n in self.nodes.values()
             },
@@ -127,6 +129,7 @@ class LabState:
                     leader=Proc.from_json(n["leader"]),
                     backend=n.get("backend", "container"),
                     qemu=Proc.from_json(n.get("qemu")),
+                    image=n.get("image"),
                 )
                 for name, n in data["nodes"].items()
             },

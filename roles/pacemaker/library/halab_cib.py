@@ -65,7 +65,7 @@ EXAMPLES = r"""
 - name: Render the CIB
   ansible.builtin.template:
     src: cib.xml.j2
-    dest: /var/lib/halab/cib.xml
+    dest: /var/lib/halab/pacemaker/cib.xml
     owner: root
     group: root
     mode: "0600"
@@ -73,7 +73,7 @@ EXAMPLES = r"""
 
 - name: Apply it as a patch
   halab_cib:
-    src: /var/lib/halab/cib.xml
+    src: /var/lib/halab/pacemaker/cib.xml
 """
 
 RETURN = r"""
