@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from . import checks
 from .errors import OperationFailed
 from .model import Cluster
-from .runner import prepare
+from .runner import ansible_env, prepare
 
 CHECKS_DIR = Path(checks.__file__).resolve().parent
 
@@ -23,6 +24,7 @@ def verify(cluster: Cluster, source: str, extra: list[str]) -> None:
         "--hosts=ansible://all", f"--ansible-inventory={run_dir.inventory}",
         "-q", "-rfE", "--tb=line", "--no-header", *extra,
     ]
-    result = subprocess.run(command, check=False)
+    # testinfra calls ansible-inventory by name: same PATH as a deploy (halab's own venv first).
+    result = subprocess.run(command, check=False, env=os.environ | ansible_env(forks=5))
     if result.returncode != 0:
         raise OperationFailed(f"verification failed (pytest exit {result.returncode}); see the failures above")
