@@ -56,6 +56,7 @@ def main() -> None:
             first = halab("deploy", str(EXAMPLE))
             wait_serving("web1", 60)
             noop = halab("deploy", str(EXAMPLE))
+            noop_again = halab("deploy", str(EXAMPLE))
             halab("lab", "crash", "web1")
             crashed = time.monotonic()
             wait_serving("web2", 120)
@@ -64,7 +65,8 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "halab", "lab", "down", "webnd"], check=False)
     print(f"lab up (2 nodes, cached image): {up:.1f} s")
     print(f"first converge: {first:.1f} s (goal <= 75 s)")
-    print(f"no-op re-run: {noop:.1f} s (goal <= 10 s)")
+    print(f"no-op re-run, right after the first converge: {noop:.1f} s (goal <= 10 s)")
+    print(f"no-op re-run, once more: {noop_again:.1f} s")
     print(f"service recovery after crashing the active node: {recovery:.1f} s (token 3000 ms)")
 
 
