@@ -48,7 +48,8 @@ class Hosts:
     def run(self, host: str, command: str, timeout: float = 60) -> Result:
         try:
             done = subprocess.run(
-                self.argv(host, command), capture_output=True, text=True, timeout=timeout, check=False
+                self.argv(host, command), stdin=subprocess.DEVNULL,  # see halab.lab.proc.run
+                capture_output=True, text=True, timeout=timeout, check=False,
             )
         except subprocess.TimeoutExpired:
             return Result(host, 255, "", f"timed out after {timeout:.0f}s")

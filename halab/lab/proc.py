@@ -10,8 +10,10 @@ from halab.lab.errors import LabError
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
     """Run `argv`, capture its output; raise LabError (with stderr) on failure if `check`."""
+    # stdin: /dev/null. A child sharing ours could leave it non-blocking (ssh sets O_NONBLOCK
+    # and cannot undo it when killed at the timeout), and Ansible refuses to run on that.
     try:
-        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError as exc:
         raise LabError(f"{argv[0]}: command not found") from exc
     except subprocess.TimeoutExpired as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from types import SimpleNamespace
@@ -152,3 +155,22 @@ def test_down_with_nothing_up_is_a_successful_no_op() -> None:
     result = CliRunner().invoke(lab, ["down"])
     assert result.exit_code == 0
     assert "no lab is up" in result.output
+
+
+def test_commands_killed_at_their_timeout_leave_our_stdin_blocking() -> None:
+    """ssh sets O_NONBLOCK on its stdin and cannot undo it when killed at a timeout; sharing
+    ours, it left it non-blocking and every later Ansible command refused to run."""
+    child = textwrap.dedent("""
+        import os, sys
+        os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+        from halab.lab.errors import LabError
+        from halab.lab.proc import run
+        grab = "import os, time; os.set_blocking(0, False); time.sleep(30)"
+        try:
+            run([sys.executable, "-c", grab], timeout=1)
+        except LabError:
+            pass
+        print(os.get_blocking(0))
+    """)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "True", done.stdout + done.stderr
