@@ -8,6 +8,7 @@ and review the diff like code.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -50,20 +51,21 @@ def test_render_writes_no_secret(halab, tmp_path: Path, monkeypatch: pytest.Monk
     assert any(f'value="{SECRET_PLACEHOLDER}"' in t for t in texts)
 
 
-def _template_tasks(role: str) -> list[dict]:
-    tasks = []
+def _templates_used(role: str) -> set[str]:
+    """Templates a role's tasks render: `template` tasks' src and `lookup('template', ...)`."""
+    used = set()
     for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
-        for task in yaml.safe_load(path.read_text()) or []:
+        text = path.read_text()
+        used.update(re.findall(r"lookup\('template', '([^']+)'\)", text))
+        for task in yaml.safe_load(text) or []:
             for block in (task, *task.get("block", []), *task.get("rescue", [])):
                 module = block.get("ansible.builtin.template") or block.get("template")
                 if isinstance(module, dict):
-                    tasks.append(module)
-    return tasks
+                    used.add(module.get("src"))
+    return used
 
 
 @pytest.mark.parametrize("template", [*TEMPLATES, CIB_TEMPLATE], ids=lambda t: f"{t.role}/{t.name}")
 def test_each_rendered_template_is_installed_by_its_role(template) -> None:
     """`halab render` and the roles use the same template files (one source)."""
-    sources = [task.get("src") for task in _template_tasks(template.role)]
-    assert template.name in sources, f"roles/{template.role}/tasks never templates {template.name}"
-
+    assert template.name in _templates_used(template.role), f"roles/{template.role}/tasks never renders {template.name}"

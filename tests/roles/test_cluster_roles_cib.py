@@ -1,7 +1,8 @@
 """The halab_cib module against a real CIB file (CIB_file=...): the Pacemaker tools do the
 work exactly as on a cluster, only the CIB lives in a file. Checks first apply, no-op
-re-run, Pacemaker-owned properties kept, hand-made changes reverted, invalid CIB refused
-without a change, check mode, and secrets redacted from --diff output."""
+re-run (the CIB given as a file or inline), Pacemaker-owned properties kept, hand-made
+changes reverted, invalid CIB refused without a change, check mode, and secrets redacted
+from --diff output and from the result of an inline CIB."""
 
 from __future__ import annotations
 
@@ -56,11 +57,13 @@ def _tool(live: Path, *argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def run_module(live: Path, src: Path, check: bool = False, diff: bool = False) -> dict:
-    """Run the module the way Ansible does (an args file), against the CIB file `live`."""
+def run_module(live: Path, src: Path, check: bool = False, diff: bool = False, inline: bool = False) -> dict:
+    """Run the module the way Ansible does (an args file), against the CIB file `live`;
+    inline passes the rendered CIB as the content parameter instead of a path."""
     args = src.parent / "args.json"
+    given = {"content": src.read_text()} if inline else {"src": str(src)}
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
-        "src": str(src), "_ansible_check_mode": check, "_ansible_diff": diff}}))
+        **given, "_ansible_check_mode": check, "_ansible_diff": diff}}))
     env = dict(os.environ, CIB_file=str(live))
     res = subprocess.run([sys.executable, str(LIBRARY / "halab_cib.py"), str(args)],
                          capture_output=True, text=True, env=env)
@@ -76,6 +79,17 @@ def test_apply_then_noop(live: Path, tmp_path: Path) -> None:
     assert second["changed"] is False, second
     cib = _tool(live, "cibadmin", "--query")
     assert 'name="dc-version"' in cib and 'id="web-clone"' in cib
+
+
+def test_inline_content_applies_and_is_never_echoed(live: Path, tmp_path: Path) -> None:
+    src = render_cib("web-ap.yml", tmp_path)
+    src.write_text(src.read_text().replace("REDACTED", "s3cret-ipmi"))
+    first = run_module(live, src, inline=True)
+    assert first["changed"] is True, first
+    assert "s3cret-ipmi" not in json.dumps(first)  # the content parameter is no_log
+    assert "s3cret-ipmi" in _tool(live, "cibadmin", "--query")
+    assert run_module(live, src, inline=True)["changed"] is False
+    assert run_module(live, src)["changed"] is False  # a file with the same CIB agrees
 
 
 def test_owned_property_added_later_is_kept(live: Path, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ short_description: Converge the live Pacemaker CIB to a rendered CIB document by
 description:
   - Reads the live CIB with C(cibadmin --query).
   - Builds the desired CIB as a copy of the live one in which C(resources), C(constraints),
-    C(rsc_defaults) and C(op_defaults) are replaced by those of O(src), and the
-    C(cib-bootstrap-options) property set holds the properties of O(src) plus the
+    C(rsc_defaults) and C(op_defaults) are replaced by those of O(src) (or O(content)), and the
+    C(cib-bootstrap-options) property set holds the properties given plus the
     Pacemaker-owned ones that are live (O(owned_properties)). Live C(nodes), C(status),
     other property sets and the C(cib) element's attributes are kept.
   - Checks the desired CIB with C(crm_verify --xml-file) and fails, changing nothing,
@@ -26,9 +26,16 @@ version_added: "0.1.0"
 author: halab contributors
 options:
   src:
-    description: Path, on the managed node, of the full CIB document to converge to.
+    description:
+      - Path, on the managed node, of the full CIB document to converge to.
+      - Exactly one of O(src) and O(content) is required.
     type: path
-    required: true
+  content:
+    description:
+      - The full CIB document to converge to, given inline (for example from a template
+        lookup): no file on the node, one round trip. Treated as a secret (it may hold
+        fence device passwords): never echoed back in the task result.
+    type: str
   verify:
     description: Run C(crm_verify) on the desired CIB before applying it.
     type: bool
@@ -62,7 +69,11 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Render the CIB
+- name: Apply the rendered CIB as a patch
+  halab_cib:
+    content: "{{ lookup('template', 'cib.xml.j2') }}"
+
+- name: Or render the CIB to a file
   ansible.builtin.template:
     src: cib.xml.j2
     dest: /var/lib/halab/pacemaker/cib.xml
@@ -231,10 +242,14 @@ def _write(directory, name, root):
 def run(module, workdir):
     params = module.params
     redact = [word.lower() for word in params["redact"]]
+    source = params["src"] or "the content parameter"
     try:
-        rendered = _strip(ET.parse(params["src"]).getroot())
+        if params["content"] is not None:
+            rendered = _strip(ET.fromstring(params["content"]))
+        else:
+            rendered = _strip(ET.parse(params["src"]).getroot())
     except (OSError, ET.ParseError) as exc:
-        module.fail_json(msg=f"cannot read the rendered CIB {params['src']}: {exc}")
+        module.fail_json(msg=f"cannot read the rendered CIB from {source}: {exc}")
 
     rc, out, err = module.run_command(["cibadmin", "--query"])
     if rc != 0:
@@ -270,7 +285,7 @@ def run(module, workdir):
               "verify_warnings": warnings}
     if module._diff:
         result["diff"] = {"before_header": "live CIB configuration",
-                          "after_header": f"desired CIB configuration ({params['src']})",
+                          "after_header": f"desired CIB configuration ({source})",
                           "before": _configuration_text(live, redact),
                           "after": _configuration_text(desired, redact)}
     if changed and not module.check_mode:
@@ -287,7 +302,8 @@ def run(module, workdir):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "src": {"type": "path", "required": True},
+            "src": {"type": "path"},
+            "content": {"type": "str", "no_log": True},
             "verify": {"type": "bool", "default": True},
             "owned_properties": {"type": "list", "elements": "str",
                                  "default": ["dc-version", "cluster-infrastructure", "cluster-name",
@@ -295,6 +311,8 @@ def main():
             "redact": {"type": "list", "elements": "str",
                        "default": ["passw", "secret", "token", "key"]},
         },
+        required_one_of=[("src", "content")],
+        mutually_exclusive=[("src", "content")],
         supports_check_mode=True,
     )
     workdir = tempfile.mkdtemp(prefix="halab-cib-")
