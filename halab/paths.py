@@ -18,6 +18,11 @@ def roles_dir() -> Path:
     return ansible_dir() / "roles"
 
 
+def collections_dir() -> Path:
+    """Collections the roles use (halab.ha)."""
+    return ansible_dir() / "collections"
+
+
 def playbooks_dir() -> Path:
     return ansible_dir() / "playbooks"
 

@@ -20,8 +20,10 @@ from typing import Any
 from .errors import InvalidInput, Problem
 from .inventory import build_inventory, write_inventory
 from .model import Cluster, EnvSecret, Fencing, FileSecret
-from .paths import playbooks_dir, roles_dir, state_dir
+from .paths import collections_dir, playbooks_dir, roles_dir, state_dir
 
+# Ansible's own default collection path, kept after halab's collections.
+DEFAULT_COLLECTIONS_PATH = ("~/.ansible/collections", "/usr/share/ansible/collections")
 ANSIBLE_ENV = {
     "ANSIBLE_PIPELINING": "True",
     "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o PreferredAuthentications=publickey",
@@ -141,7 +143,13 @@ def prepare(cluster: Cluster, source: str, verb: str, *, check_hosts: bool = Tru
 def ansible_env(forks: int) -> dict[str, str]:
     """Ansible settings of a halab run; ansible-playbook is taken from halab's own environment."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return ANSIBLE_ENV | {"ANSIBLE_ROLES_PATH": str(roles_dir()), "ANSIBLE_FORKS": str(max(forks, 5)), "PATH": path}
+    collections = os.pathsep.join([str(collections_dir()), *DEFAULT_COLLECTIONS_PATH])
+    return ANSIBLE_ENV | {
+        "ANSIBLE_ROLES_PATH": str(roles_dir()),
+        "ANSIBLE_COLLECTIONS_PATH": collections,
+        "ANSIBLE_FORKS": str(max(forks, 5)),
+        "PATH": path,
+    }
 
 
 def secret_env_names(cluster: Cluster) -> list[str]:

@@ -1,5 +1,6 @@
 """Full stack on real lab nodes: lab up -> deploy -> HTTP via the VIP -> verify ->
-idempotent re-deploy -> crash the active node -> the VIP serves from the peer -> down.
+idempotent re-deploy -> hand edits noticed and reverted -> crash the active node -> the
+VIP serves from the peer -> down.
 
 Timings are printed (run with -s to see them); the benchmark script records them.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT
-from .helpers import halab, wait_for_page
+from .helpers import halab, on, wait_for_page
 
 pytestmark = pytest.mark.lab
 
@@ -33,6 +34,12 @@ def with_hacluster_password(tmp_path: Path) -> Path:
     path = tmp_path / "web-ap-nodrbd.yml"
     path.write_text(text)
     return path
+
+
+def on_web2(*commands: str) -> None:
+    """Run shell commands on web2; every one must succeed."""
+    done = on("webnd", "web2", " && ".join(commands))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def files_containing(root: Path, needle: str) -> list[Path]:
@@ -73,6 +80,21 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
     print(f"no-op deploy: {time.monotonic() - started:.1f}s")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "no changes" in second.stdout, second.stdout + second.stderr
+
+    # Hand edits: a no-op deploy skips converged layers after one state probe each, so it
+    # must still notice every edit below, put it back, and be a no-op again afterwards.
+    on_web2("echo '# hand edit' >> /etc/apache2/ports.conf", "systemctl enable --quiet apache2",
+            "chmod 0600 /etc/corosync/corosync.conf", "sed -i 's/^198.18.50.11 web1$/198.18.50.99 web1/' /etc/hosts")
+    repair = halab("deploy", str(cluster_file))
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    progress = repair.stderr  # the per-task progress lines
+    for task in ("Write ports.conf", "Leave Apache to Pacemaker", "Install corosync.conf", "List every halab host"):
+        assert f"web2: changed: {task}" in progress, progress
+    assert "web1: changed: Write ports.conf" not in progress, progress  # Apache converges per host
+    on_web2("grep -qx '198.18.50.11 web1' /etc/hosts", "! grep -q 'hand edit' /etc/apache2/ports.conf",
+            "[ $(stat -c %a /etc/corosync/corosync.conf) = 644 ]", "! systemctl is-enabled --quiet apache2")
+    third = halab("deploy", str(cluster_file))
+    assert "no changes" in third.stdout, third.stdout + third.stderr
 
     crash = halab("lab", "crash", "web1")
     assert crash.returncode == 0, crash.stdout + crash.stderr
