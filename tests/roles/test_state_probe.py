@@ -1,0 +1,86 @@
+"""The state_probe role run by ansible-playbook against this machine (local connection,
+the same raw script as on a node): it reports nothing for a matching state and every
+kind of difference otherwise, missing packages included."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULT = ("{{ {'drift': state_probe_drift, 'missing': state_probe_missing_packages,"
+          " 'values': state_probe_values} | to_json }}")
+
+pytestmark = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs dpkg-query")
+
+
+def probe(tmp_path: Path, **wanted: object) -> dict:
+    """Run state_probe with `wanted` as its variables; return its result facts."""
+    out = tmp_path / "out.json"
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
+        {"ansible.builtin.include_role": {"name": "state_probe"}, "vars": wanted},
+        {"ansible.builtin.copy": {"dest": str(out), "content": RESULT}},
+    ]}]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook),
+         "-e", f"ansible_python_interpreter={sys.executable}"],
+        capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text())
+
+
+def test_matching_state_has_no_drift(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir(mode=0o750)
+    (tmp_path / "d").chmod(0o750)
+    (tmp_path / "d" / "a.conf").write_text("x\n")
+    (tmp_path / "d" / "a.conf").chmod(0o644)
+    owner = {"owner": Path(tmp_path).owner(), "group": Path(tmp_path).group()}
+    result = probe(
+        tmp_path,
+        state_probe_packages=["dpkg"],
+        state_probe_files=[{"path": str(tmp_path / "d" / "a.conf"), "content": "x\n", **owner}],
+        state_probe_directories=[{"path": str(tmp_path / "d"), "mode": "0750", **owner}],
+        state_probe_present=[str(tmp_path / "d")],
+        state_probe_absent=[str(tmp_path / "nothing")],
+        state_probe_checks=[{"name": "true", "cmd": "true"}],
+        state_probe_reports=[{"name": "greeting", "cmd": "echo hello world"}],
+    )
+    assert result == {"drift": [], "missing": [], "values": {"greeting": "hello world"}}
+
+
+def test_every_difference_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "a.conf").write_text("edited by hand\n")
+    (tmp_path / "b.conf").write_text("y\n")
+    (tmp_path / "b.conf").chmod(0o600)
+    owner = {"owner": Path(tmp_path).owner(), "group": Path(tmp_path).group()}
+    result = probe(
+        tmp_path,
+        state_probe_packages=["dpkg", "halab-no-such-package"],
+        state_probe_files=[{"path": str(tmp_path / "a.conf"), "content": "x\n", **owner},
+                           {"path": str(tmp_path / "b.conf"), "content": "y\n", **owner},
+                           {"path": str(tmp_path / "c.conf"), "content": "z\n", **owner}],
+        state_probe_directories=[{"path": str(tmp_path / "a.conf"), **owner}],
+        state_probe_present=[str(tmp_path / "nothing")],
+        state_probe_absent=[str(tmp_path / "b.conf")],
+        state_probe_checks=[{"name": "false", "cmd": "false"}],
+    )
+    drift = "\n".join(result["drift"])
+    assert result["missing"] == ["halab-no-such-package"]
+    assert "package halab-no-such-package: not installed" in drift
+    assert f"{tmp_path}/a.conf: want file 644" in drift  # content
+    assert f"{tmp_path}/b.conf: want file 644" in drift and "have file 600" in drift  # mode
+    assert f"{tmp_path}/c.conf: want file 644" in drift and "have missing" in drift
+    assert f"{tmp_path}/a.conf: want dir" in drift  # a file where a directory belongs
+    assert f"{tmp_path}/nothing: missing" in drift and f"{tmp_path}/b.conf: present" in drift
+    assert "check false: failed" in drift
+    assert len(result["drift"]) == 8, result["drift"]
