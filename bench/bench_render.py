@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from halab.inventory import build_inventory
-from halab.model import load_cluster
 from halab.render import render_all
+from halab.validation import load_cluster
 
 
 def generated_cluster(nodes: int) -> dict:

@@ -14,7 +14,8 @@ import click
 from . import __version__
 from .errors import InvalidInput, OperationFailed
 from .lab.cli import lab
-from .model import Cluster, cluster_json_schema, load_cluster
+from .model import Cluster, cluster_json_schema
+from .validation import load_cluster
 
 EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -106,15 +107,10 @@ def deploy(
 ) -> None:
     """Validate, then converge every host with the Ansible roles (playbooks/site.yml)."""
     from .deploy import deploy as run_deploy
+    from .runner import PlaybookOptions
 
-    cmdline = [
-        *(["--check"] if check else []),
-        *(["--diff"] if diff else []),
-        *(["--limit", limit] if limit else []),
-        *(["--tags", tags] if tags else []),
-        *(["--vault-password-file", vault_password_file] if vault_password_file else []),
-    ]
-    run_deploy(load_cluster(cluster_file), str(cluster_file), cmdline, verbose, check=check)
+    options = PlaybookOptions(check, diff, limit, tags, vault_password_file, verbose)
+    run_deploy(load_cluster(cluster_file), str(cluster_file), options)
 
 
 @main.command()

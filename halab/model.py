@@ -1,34 +1,67 @@
 """The cluster model: one YAML file describing nodes, networks and every HA layer.
 
-Schema-level rules (types, required fields, unknown keys, ranges) live here as pydantic
-models; rules that relate several fields to each other live in `halab.semantics`.
-`load_cluster` runs both and raises `InvalidInput` with every problem found.
+Schema-level rules (types, required fields, unknown keys, ranges, and the format each
+value must have where it ends up: `halab.formats`) live here as pydantic models; rules
+that relate several fields to each other live in `halab.semantics`;
+`halab.validation.load_cluster` runs both.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
+from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
+from .formats import (
+    AbsolutePath,
+    Address,
+    Bool,
+    Command,
+    DevicePath,
+    HostAddress,
+    Int,
+    Interval,
+    Line,
+    MountOptions,
+    Number,
+    ParamName,
+    Port,
+    PosixUser,
+    Rate,
+    Subnet,
+    Text,
+    UrlPath,
+    vault_problem,
+)
 from .yamlsource import VaultValue
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
 HOSTNAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+# Inventory names Ansible gives a meaning of its own.
+RESERVED_HOSTNAMES = ("all", "ungrouped", "localhost")
+
+
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_HOSTNAMES:
+        raise ValueError(f"'{name}' is a reserved name in Ansible inventories; choose another node name")
+    return name
+
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Hostname = Annotated[str, Field(pattern=HOSTNAME_PATTERN)]
-Scalar = str | int | float | bool
+NodeName = Annotated[str, Field(pattern=HOSTNAME_PATTERN), AfterValidator(_not_reserved)]
+Scalar = Line | Int | Number | Bool
+Attributes = dict[ParamName, Scalar]
 Score = Annotated[int, Field(ge=-1000000, le=1000000)] | Literal["INFINITY", "-INFINITY", "+INFINITY"]
 NodeRole = Literal["member", "director", "realserver", "arbitrator"]
 
 
 class Strict(BaseModel):
-    """Base for every section: unknown keys are errors, values are validated on assignment."""
+    """Base for every section: unknown keys are errors, no value is coerced (`true` is not 1)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class EnvSecret(Strict):
@@ -38,15 +71,18 @@ class EnvSecret(Strict):
 
 
 class FileSecret(Strict):
-    """A secret read from a file on the machine running halab/Ansible (first line)."""
+    """A secret read from a file on the machine running halab/Ansible (see halab.secrets)."""
 
-    file: str
+    file: AbsolutePath
 
 
 def _vault_value(value: Any) -> VaultValue:
-    if isinstance(value, VaultValue):
-        return value
-    raise ValueError("not an !vault value")
+    if not isinstance(value, VaultValue):
+        raise PydanticCustomError("vault_type", "not an !vault value")
+    problem = vault_problem(value.ciphertext)
+    if problem:
+        raise ValueError(f"the !vault value {problem}")
+    return value
 
 
 Vault = Annotated[
@@ -54,39 +90,74 @@ Vault = Annotated[
     PlainValidator(_vault_value),
     WithJsonSchema({"type": "string", "description": "an Ansible Vault value (!vault |)"}),
 ]
-Secret = EnvSecret | FileSecret | Vault | str
+Secret = EnvSecret | FileSecret | Vault | Line
 """Where a secret comes from. A plain string is only allowed with allow_plaintext_secrets."""
+
+# Ansible variables a node's connection may set; role variables come from the cluster file.
+CONNECTION_VARS = (
+    "ansible_connection", "ansible_become", "ansible_become_method", "ansible_become_user",
+    "ansible_become_flags", "ansible_become_exe", "ansible_ssh_private_key_file",
+    "ansible_private_key_file", "ansible_ssh_common_args", "ansible_ssh_extra_args",
+    "ansible_sftp_extra_args", "ansible_scp_extra_args", "ansible_ssh_executable",
+    "ansible_ssh_pipelining", "ansible_pipelining", "ansible_python_interpreter",
+    "ansible_shell_type", "ansible_shell_executable", "ansible_timeout", "ansible_ssh_timeout",
+    "ansible_ssh_retries", "ansible_host_key_checking", "ansible_ssh_host_key_checking",
+)  # fmt: skip
+# Kept out of connection.vars: they have fields of their own (secrets follow the secret rules).
+CONNECTION_FIELDS = {
+    "ansible_host": "host", "ansible_ssh_host": "host", "ansible_user": "user", "ansible_ssh_user": "user",
+    "ansible_port": "port", "ansible_ssh_port": "port", "ansible_password": "password",
+    "ansible_ssh_pass": "password", "ansible_ssh_password": "password",
+    "ansible_become_password": "become_password", "ansible_become_pass": "become_password",
+    "ansible_sudo_pass": "become_password",
+}  # fmt: skip
+
+
+def _connection_vars(values: dict[str, Any]) -> dict[str, Any]:
+    for key in values:
+        if key in CONNECTION_FIELDS:
+            raise ValueError(f"{key}: set connection.{CONNECTION_FIELDS[key]} instead")
+        if key not in CONNECTION_VARS:
+            raise ValueError(
+                f"{key} is not an Ansible connection variable; connection.vars takes only "
+                f"{', '.join(CONNECTION_VARS)} (role variables come from the rest of the file)"
+            )
+    return values
 
 
 class Network(Strict):
     """A layer-2 segment the nodes share (client traffic, heartbeat, replication)."""
 
     name: Name
-    subnet: IPv4Network
+    subnet: Subnet
     interface: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]{1,15}$",
         description="interface name on the nodes; default eth<position>",
     )
-    gateway: IPv4Address | None = None
+    gateway: Address | None = None
 
 
 class Connection(Strict):
     """How Ansible reaches a node, when not at its first address as root over SSH."""
 
-    host: str | None = None
-    user: str = "root"
-    port: Annotated[int, Field(ge=1, le=65535)] = 22
-    vars: dict[str, Any] = Field(default_factory=dict)
+    host: HostAddress | None = None
+    user: PosixUser = "root"
+    port: Port = 22
+    password: Secret | None = Field(default=None, description="SSH password (a secret); keys are better")
+    become_password: Secret | None = Field(default=None, description="sudo password (a secret)")
+    vars: Annotated[dict[str, Scalar], AfterValidator(_connection_vars)] = Field(
+        default_factory=dict, description="Ansible connection variables (ansible_become, ansible_ssh_common_args, ...)"
+    )
 
 
 class Node(Strict):
     """One host. Its roles say what halab installs there."""
 
-    name: Hostname
+    name: NodeName
     roles: list[NodeRole] = Field(default_factory=lambda: ["member"], min_length=1)
     id: Annotated[int, Field(ge=1, le=65535)] | None = None
-    addresses: dict[str, IPv4Address] = Field(min_length=1)
+    addresses: dict[str, Address] = Field(min_length=1)
     connection: Connection = Field(default_factory=Connection)
 
 
@@ -96,17 +167,17 @@ class Crypto(Strict):
 
 
 class Quorum(Strict):
-    two_node: bool | None = Field(default=None, description="default: true for exactly 2 members without qdevice")
-    wait_for_all: bool | None = None
-    last_man_standing: bool = False
-    auto_tie_breaker: bool = False
+    two_node: Bool | None = Field(default=None, description="default: true for exactly 2 members without qdevice")
+    wait_for_all: Bool | None = None
+    last_man_standing: Bool = False
+    auto_tie_breaker: Bool = False
 
 
 class QDevice(Strict):
     host: Hostname = Field(description="a node with role arbitrator running corosync-qnetd")
     algorithm: Literal["ffsplit", "lms"] = "ffsplit"
     tie_breaker: Literal["lowest", "highest"] | Annotated[int, Field(ge=1)] = "lowest"
-    port: Annotated[int, Field(ge=1, le=65535)] = 5403
+    port: Port = 5403
     tls: Literal["on", "off", "required"] = "on"
     network: Name | None = Field(default=None, description="network to reach qnetd; default first link")
 
@@ -124,9 +195,9 @@ class Corosync(Strict):
 
 
 class Pacemaker(Strict):
-    properties: dict[str, Scalar] = Field(default_factory=dict)
-    resource_defaults: dict[str, Scalar] = Field(default_factory=lambda: {"resource-stickiness": 100})
-    op_defaults: dict[str, Scalar] = Field(default_factory=dict)
+    properties: Attributes = Field(default_factory=dict)
+    resource_defaults: Attributes = Field(default_factory=lambda: {"resource-stickiness": 100})
+    op_defaults: Attributes = Field(default_factory=dict)
     hacluster_password: Secret | None = None
 
 
@@ -134,9 +205,9 @@ class FenceDevice(Strict):
     name: Name
     agent: Annotated[str, Field(pattern=r"^fence_[a-z0-9_]+$")]
     targets: list[Hostname] = Field(min_length=1, description="nodes this device can fence")
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    params: Attributes = Field(default_factory=dict)
     password: Secret | None = Field(default=None, description="passed as the agent's password")
-    monitor_interval: str = "60s"
+    monitor_interval: Interval = "60s"
 
 
 class Fencing(Strict):
@@ -145,31 +216,31 @@ class Fencing(Strict):
 
 class Operation(Strict):
     name: Literal["monitor", "start", "stop", "promote", "demote", "notify", "migrate_to", "migrate_from", "reload"]
-    interval: str = "0s"
-    timeout: str | None = None
+    interval: Interval = "0s"
+    timeout: Interval | None = None
     role: Literal["Promoted", "Unpromoted", "Started", "Stopped"] | None = None
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    params: Attributes = Field(default_factory=dict)
 
 
 class _Resource(Strict):
     name: Name
-    meta: dict[str, Scalar] = Field(default_factory=dict)
+    meta: Attributes = Field(default_factory=dict)
 
 
 class IpResource(_Resource):
     """A floating IP (ocf:heartbeat:IPaddr2)."""
 
     type: Literal["ip"]
-    address: IPv4Address
+    address: Address
     network: Name | None = Field(default=None, description="default: the network whose subnet holds the address")
-    monitor_interval: str = "10s"
+    monitor_interval: Interval = "10s"
 
 
 class ApacheResource(_Resource):
     """Apache managed by Pacemaker (ocf:heartbeat:apache), configured from `apache:`."""
 
     type: Literal["apache"]
-    monitor_interval: str = "10s"
+    monitor_interval: Interval = "10s"
 
 
 class FilesystemResource(_Resource):
@@ -177,11 +248,11 @@ class FilesystemResource(_Resource):
 
     type: Literal["filesystem"]
     drbd: Name | None = None
-    device: str | None = None
-    directory: Annotated[str, Field(pattern=r"^/")]
+    device: DevicePath | None = None
+    directory: AbsolutePath
     fstype: Literal["ext4", "xfs", "ext3"] = "ext4"
-    options: str | None = None
-    monitor_interval: str = "20s"
+    options: MountOptions | None = None
+    monitor_interval: Interval = "20s"
 
 
 class PrimitiveResource(_Resource):
@@ -189,7 +260,7 @@ class PrimitiveResource(_Resource):
 
     type: Literal["primitive"]
     agent: Annotated[str, Field(pattern=r"^(ocf:[A-Za-z0-9_.-]+|systemd|lsb|service|stonith):[A-Za-z0-9_.@-]+$")]
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    params: Attributes = Field(default_factory=dict)
     operations: list[Operation] = Field(default_factory=list)
 
 
@@ -205,7 +276,7 @@ class CloneResource(_Resource):
 
     type: Literal["clone"]
     resource: Name
-    promotable: bool = False
+    promotable: Bool = False
 
 
 Resource = Annotated[
@@ -238,7 +309,7 @@ class Order(Strict):
     kind: Literal["Mandatory", "Optional", "Serialize"] = "Mandatory"
     first_action: Literal["start", "promote", "demote", "stop"] = "start"
     then_action: Literal["start", "promote", "demote", "stop"] = "start"
-    symmetrical: bool = True
+    symmetrical: Bool = True
 
 
 class Constraints(Strict):
@@ -251,14 +322,14 @@ class DrbdResource(Strict):
     name: Name
     port: Annotated[int, Field(ge=1024, le=65535)] = 7789
     minor: Annotated[int, Field(ge=0, le=1048575)] | None = Field(default=None, description="default: position")
-    disk: str | None = Field(default=None, description="backing disk on every node")
-    disks: dict[Hostname, str] = Field(default_factory=dict, description="per-node backing disks")
+    disk: DevicePath | None = Field(default=None, description="backing disk on every node")
+    disks: dict[Hostname, DevicePath] = Field(default_factory=dict, description="per-node backing disks")
     nodes: list[Hostname] | None = Field(default=None, description="default: all members")
     network: Name | None = Field(default=None, description="replication network; default first corosync link")
     protocol: Literal["A", "B", "C"] = "C"
     initial_sync: Literal["full", "skip"] = "full"
-    allow_existing_filesystem: bool = False
-    resync_rate: str | None = None
+    allow_existing_filesystem: Bool = False
+    resync_rate: Rate | None = None
 
 
 class Drbd(Strict):
@@ -268,7 +339,7 @@ class Drbd(Strict):
 
 class VrrpScript(Strict):
     name: Name
-    script: str
+    script: Command
     interval: Annotated[int, Field(ge=1)] = 2
     weight: Annotated[int, Field(ge=-253, le=253)] = 0
     rise: Annotated[int, Field(ge=1)] = 2
@@ -279,17 +350,17 @@ class VrrpInstance(Strict):
     name: Name
     router_id: Annotated[int, Field(ge=1, le=255)]
     network: Name
-    vips: list[IPv4Address] = Field(min_length=1)
+    vips: list[Address] = Field(min_length=1)
     priorities: dict[Hostname, Annotated[int, Field(ge=1, le=254)]] | None = Field(
         default=None, description="default: directors in file order get 150, 100, 50..."
     )
-    advert_int: Annotated[float, Field(gt=0, le=255)] = 1
-    preempt: bool = True
+    advert_int: Annotated[Number, Field(gt=0, le=255)] = 1
+    preempt: Bool = True
     preempt_delay: Annotated[int, Field(ge=0, le=1000)] | None = None
-    unicast: bool = False
+    unicast: Bool = False
     auth_pass: Secret | None = None
     track_scripts: list[Name] = Field(default_factory=list)
-    notify: str | None = None
+    notify: Command | None = None
     garp_master_delay: Annotated[int, Field(ge=0, le=255)] | None = None
 
 
@@ -306,9 +377,9 @@ class Vrrp(Strict):
 
 class HealthCheck(Strict):
     type: Literal["HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK"] = "HTTP_GET"
-    path: Annotated[str, Field(pattern=r"^/")] = "/healthz"
+    path: UrlPath = "/healthz"
     status: Annotated[int, Field(ge=100, le=599)] = 200
-    script: str | None = Field(default=None, description="MISC_CHECK only")
+    script: Command | None = Field(default=None, description="MISC_CHECK only")
     connect_timeout: Annotated[int, Field(ge=1)] = 3
     retry: Annotated[int, Field(ge=0)] = 2
     delay_before_retry: Annotated[int, Field(ge=0)] = 2
@@ -316,19 +387,19 @@ class HealthCheck(Strict):
 
 class RealServer(Strict):
     node: Hostname
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: Port | None = None
     weight: Annotated[int, Field(ge=0, le=65535)] = 1
 
 
 class SorryServer(Strict):
-    address: IPv4Address
-    port: Annotated[int, Field(ge=1, le=65535)]
+    address: Address
+    port: Port
 
 
 class VirtualServer(Strict):
     name: Name
-    vip: IPv4Address
-    port: Annotated[int, Field(ge=1, le=65535)] = 80
+    vip: Address
+    port: Port = 80
     protocol: Literal["TCP", "UDP"] = "TCP"
     scheduler: Literal["rr", "wrr", "lc", "wlc", "sh"] = "wrr"
     method: Literal["DR", "NAT", "TUN"] = "DR"
@@ -345,11 +416,11 @@ class Lvs(Strict):
 
 
 class Apache(Strict):
-    port: Annotated[int, Field(ge=1, le=65535)] = 80
-    document_root: Annotated[str, Field(pattern=r"^/")] = "/var/www/html"
-    status_path: Annotated[str, Field(pattern=r"^/")] = "/server-status"
-    health_path: Annotated[str, Field(pattern=r"^/")] = "/healthz"
-    index_content: str | None = Field(default=None, description="default: a page naming the node")
+    port: Port = 80
+    document_root: AbsolutePath = "/var/www/html"
+    status_path: UrlPath = "/server-status"
+    health_path: UrlPath = "/healthz"
+    index_content: Text | None = Field(default=None, description="default: a page naming the node")
 
 
 class LabSettings(Strict):
@@ -367,7 +438,7 @@ class Cluster(Strict):
     """The whole file."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-    allow_plaintext_secrets: bool = False
+    allow_plaintext_secrets: Bool = False
     networks: list[Network] = Field(min_length=1)
     nodes: list[Node] = Field(min_length=1)
     corosync: Corosync = Field(default_factory=Corosync)
@@ -435,9 +506,6 @@ class Cluster(Strict):
     def fencing_enabled(self) -> bool:
         return isinstance(self.fencing, Fencing)
 
-    def resource(self, name: str) -> Any:
-        return next(res for res in self.resources if res.name == name)
-
 
 def cluster_json_schema() -> dict[str, Any]:
     """JSON Schema of the cluster file (for editors)."""
@@ -446,11 +514,3 @@ def cluster_json_schema() -> dict[str, Any]:
     schema["title"] = "halab cluster file"
     return schema
 
-
-def load_cluster(path: str | Path) -> Cluster:
-    """Read, parse and validate a cluster file; raise InvalidInput listing every problem."""
-    from .validation import validate_document
-    from .yamlsource import load_yaml_file
-
-    data, positions = load_yaml_file(path)
-    return validate_document(data, positions, str(path))

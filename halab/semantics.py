@@ -11,22 +11,23 @@ from collections.abc import Callable, Iterable, Iterator
 from ipaddress import IPv4Address
 from typing import Any
 
+from .formats import host_address
 from .model import (
     PRIMITIVE_TYPES,
     ApacheResource,
     CloneResource,
     Cluster,
-    EnvSecret,
     Fencing,
-    FileSecret,
     FilesystemResource,
     GroupResource,
     IpResource,
 )
 from .naming import derived_resource_names
-from .yamlsource import VaultValue
+from .secrets import validation_findings as secret_findings
 
 Finding = tuple[tuple[str | int, ...], str, str]
+# Fence agent parameters that name the device to talk to (fence_ipmilan, fence_apc, ...).
+FENCE_ADDRESS_PARAMS = ("ip", "ipaddr", "hostname")
 Rule = Callable[[Cluster], Iterable[Finding]]
 
 
@@ -34,10 +35,16 @@ def _duplicates(values: Iterable[Any]) -> set[Any]:
     return {value for value, count in Counter(values).items() if count > 1}
 
 
+def _names(cluster: Cluster) -> Iterator[Finding]:
+    """Network and node names are unique (every other rule looks things up by name)."""
+    for i, name in _indexed_duplicates([net.name for net in cluster.networks]):
+        yield ("networks", i, "name"), f"network name '{name}' is used twice", "give each network its own name"
+    for i, name in _indexed_duplicates([node.name for node in cluster.nodes]):
+        yield ("nodes", i, "name"), f"node name '{name}' is used twice", "node names must be unique"
+
+
 def _nodes(cluster: Cluster) -> Iterator[Finding]:
     networks = {net.name: net for net in cluster.networks}
-    for name in _duplicates(net.name for net in cluster.networks):
-        yield ("networks",), f"network name '{name}' is used twice", "give each network its own name"
     for i, net in enumerate(cluster.networks):
         for j, other in enumerate(cluster.networks[:i]):
             if net.subnet.overlaps(other.subnet):
@@ -48,8 +55,6 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
                 )
         if net.gateway is not None and net.gateway not in net.subnet:
             yield ("networks", i, "gateway"), f"{net.gateway} is outside {net.subnet}", "pick an address in the subnet"
-    for i, name in _indexed_duplicates([node.name for node in cluster.nodes]):
-        yield ("nodes", i, "name"), f"node name '{name}' is used twice", "node names must be unique"
     for i, node_id in _indexed_duplicates([n.id for n in cluster.nodes if n.id is not None]):
         yield ("nodes", i, "id"), f"node id {node_id} is used twice", "node ids must be unique"
     seen: dict[IPv4Address, str] = {}
@@ -217,13 +222,19 @@ def _fencing(cluster: Cluster) -> Iterator[Finding]:
                     f"use one of: {', '.join(sorted(members))}",
                 )
             covered.add(target)
-        for key in device.params:
+        for key, value in device.params.items():
             if key in ("password", "passwd"):
                 yield (
                     ("fencing", "devices", i, "params", key),
                     "passwords do not belong in params",
                     "use the device's 'password:' field ({env: VAR}, {file: PATH} or !vault)",
                 )
+            elif key in FENCE_ADDRESS_PARAMS:
+                try:
+                    host_address(str(value))
+                except ValueError as exc:
+                    path = ("fencing", "devices", i, "params", key)
+                    yield path, str(exc), "write the BMC's IPv4 address or host name"
     for name in sorted(members - covered):
         yield (
             ("fencing", "devices"),
@@ -574,23 +585,7 @@ def _lab(cluster: Cluster) -> Iterator[Finding]:
 
 
 def _secrets(cluster: Cluster) -> Iterator[Finding]:
-    if cluster.allow_plaintext_secrets:
-        return
-    places: list[tuple[tuple, Any]] = [(("pacemaker", "hacluster_password"), cluster.pacemaker.hacluster_password)]
-    if isinstance(cluster.fencing, Fencing):
-        places += [(("fencing", "devices", i, "password"), d.password) for i, d in enumerate(cluster.fencing.devices)]
-    if cluster.vrrp is not None:
-        places += [
-            (("vrrp", "instances", i, "auth_pass"), inst.auth_pass) for i, inst in enumerate(cluster.vrrp.instances)
-        ]
-    for path, value in places:
-        if value is not None and not isinstance(value, EnvSecret | FileSecret | VaultValue):
-            yield (
-                path,
-                "plain-text secret",
-                "use {env: VARIABLE}, {file: PATH} or an !vault value "
-                "(or set allow_plaintext_secrets: true for a throwaway lab)",
-            )
+    yield from secret_findings(cluster)
 
 
 RULES: tuple[Rule, ...] = (
@@ -609,5 +604,7 @@ RULES: tuple[Rule, ...] = (
 
 
 def check_semantics(cluster: Cluster) -> list[Finding]:
-    """Run every rule; the network/node rules first so later rules can trust names."""
-    return [finding for rule in RULES for finding in rule(cluster)]
+    """Run every rule, once names are unique (else only the name problems: the rest would
+    compare against the wrong network or node and only repeat them)."""
+    findings = list(_names(cluster))
+    return findings or [finding for rule in RULES for finding in rule(cluster)]

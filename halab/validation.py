@@ -1,8 +1,10 @@
-"""Turn a parsed document into a `Cluster`, or into a list of problems with field paths.
+"""Turn a cluster file into a `Cluster`, or into a list of problems with field paths.
 
-Pydantic's errors are rewritten for people: union branches are collapsed to the one that
-got furthest, unknown keys get a "did you mean", and every problem carries the line and
-column it came from. Cross-field rules then run from `halab.semantics`.
+Pydantic's errors are rewritten for people: each error location is walked against the
+model's own annotations, so union branches (`EnvSecret`, `constrained-int`, ...) never
+show up in a path; of a union's branches only the one that got furthest is reported;
+unknown keys get a "did you mean"; every problem carries the line and column it came
+from. Cross-field rules then run from `halab.semantics`.
 """
 
 from __future__ import annotations
@@ -11,17 +13,16 @@ import difflib
 import types
 import typing
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import InvalidInput, Problem
+from .errors import FieldPath, InvalidInput, Problem, format_path
 from .model import Cluster
-from .yamlsource import Positions
+from .semantics import check_semantics
+from .yamlsource import Positions, load_yaml_file
 
-Path = tuple[str | int, ...]
-
-_RESOURCE_TAGS = {"ip", "apache", "filesystem", "primitive", "group", "clone"}
 _BRANCH_WORDS = {
     "EnvSecret": "{env: VARIABLE}",
     "FileSecret": "{file: PATH}",
@@ -32,128 +33,23 @@ _BRANCH_WORDS = {
     "bool": "true/false",
     "none": "null",
 }
-
-
-def format_path(path: Path) -> str:
-    """('nodes', 1, 'addresses', 'lan') -> 'nodes[1].addresses.lan'."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _is_branch(loc: tuple, index: int) -> bool:
-    part = loc[index]
-    if not isinstance(part, str):
-        return False
-    if loc[0] == "resources" and index == 2 and part in _RESOURCE_TAGS:
-        return True
-    return part in _BRANCH_WORDS or part[:1].isupper() or "[" in part
-
-
-def _describe_branch(tag: str) -> str:
-    if tag.startswith("literal["):
-        return tag[len("literal[") : -1]
-    return _BRANCH_WORDS.get(tag, f"a mapping ({tag})" if tag[:1].isupper() else tag)
-
-
-def _field_names(loc: tuple) -> list[str]:
-    """Allowed keys of the model that an extra_forbidden error at `loc` sits in."""
-    annotation: Any = Cluster
-    for index, part in enumerate(loc[:-1]):
-        model = _as_model(annotation, part if _is_branch(loc, index) else None)
-        if _is_branch(loc, index):
-            annotation = model or annotation
-            continue
-        if isinstance(part, int):
-            annotation = _item_type(annotation)
-        elif model is not None and part in _by_alias(model):
-            annotation = _by_alias(model)[part]
-        else:
-            annotation = _value_type(annotation)
-    model = _as_model(annotation, None)
-    return list(_by_alias(model)) if model else []
-
-
-def _by_alias(model: type[BaseModel]) -> dict[str, Any]:
-    return {info.alias or name: info.annotation for name, info in model.model_fields.items()}
-
-
-def _flatten(annotation: Any) -> list[Any]:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _flatten(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [leaf for arg in typing.get_args(annotation) for leaf in _flatten(arg)]
-    return [annotation]
-
-
-def _as_model(annotation: Any, tag: str | int | None) -> type[BaseModel] | None:
-    models = [a for a in _flatten(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
-    for model in models:
-        type_field = model.model_fields.get("type")
-        if tag in (model.__name__, *(typing.get_args(type_field.annotation) if type_field else ())):
-            return model
-    return models[0] if len(models) == 1 else None
-
-
-def _item_type(annotation: Any) -> Any:
-    for leaf in _flatten(annotation):
-        if typing.get_origin(leaf) is list:
-            return typing.get_args(leaf)[0]
-    return annotation
-
-
-def _value_type(annotation: Any) -> Any:
-    for leaf in _flatten(annotation):
-        if typing.get_origin(leaf) is dict:
-            return typing.get_args(leaf)[1]
-    return annotation
-
-
-def _problem_for(error: dict[str, Any], path: Path) -> Problem:
-    kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        allowed = _field_names(loc)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-        return Problem(format_path(path), f"unknown key '{loc[-1]}'", hint)
-    if kind == "missing":
-        return Problem(format_path(path), "required field is missing", f"add '{loc[-1]}'")
-    if kind == "union_tag_invalid":
-        return Problem(
-            format_path((*path, "type")),
-            f"unknown resource type {ctx.get('tag')!r}",
-            f"use one of: {ctx.get('expected_tags')}",
-        )
-    if kind == "union_tag_not_found":
-        return Problem(
-            format_path(path),
-            "resource has no 'type'",
-            "add type: ip | apache | filesystem | primitive | group | clone",
-        )
-    if kind == "string_pattern_mismatch":
-        return Problem(
-            format_path(path), f"{error['input']!r} has the wrong form", f"it must match {ctx.get('pattern')}"
-        )
-    message = error["msg"].removeprefix("Value error, ")
-    return Problem(format_path(path), message, _HINTS.get(kind, "see `halab schema` for the allowed values"))
-
-
+# Errors saying a mapping has other keys than a model: the value is not that kind of thing.
+_SHAPE_ERRORS = {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
+SECRET_HINT = "write {env: VARIABLE}, {file: /absolute/path} or an !vault value"
 _HINTS = {
     "ip_v4_address": "write a dotted IPv4 address, e.g. 198.18.0.10",
     "ip_v4_network": "write a network with zero host bits, e.g. 198.18.0.0/24",
-    "ip_v4_interface": "write an address with prefix, e.g. 198.18.0.10/24",
     "literal_error": "use one of the values listed",
     "less_than_equal": "use a smaller value",
     "greater_than_equal": "use a larger value",
     "greater_than": "use a larger value",
     "int_parsing": "write a whole number",
-    "int_type": "write a whole number",
+    "int_type": "write a whole number (not quoted, not true/false)",
     "int_from_float": "write a whole number",
+    "float_type": "write a number (not quoted)",
     "float_parsing": "write a number",
     "bool_parsing": "write true or false",
-    "bool_type": "write true or false",
+    "bool_type": "write true or false (yes/no/on/off are strings in halab's YAML)",
     "string_type": "write a string (quote it)",
     "dict_type": "write a mapping (key: value)",
     "list_type": "write a list ([a, b] or '- item' lines)",
@@ -161,46 +57,152 @@ _HINTS = {
     "model_attributes_type": "write a mapping (key: value)",
     "too_short": "add at least one item",
     "too_long": "remove items",
+    "value_error": "see docs/cluster-yaml.md for the format of this field",
 }
-SECRET_HINT = "write {env: VARIABLE}, {file: PATH} or an !vault value"
 
 
-def _humanize(errors: list[dict[str, Any]]) -> list[tuple[Path, Problem]]:
-    """Collapse union branches (keep the one that got furthest) and word each error."""
-    by_union: dict[Path, list[dict[str, Any]]] = defaultdict(list)
-    plain: list[dict[str, Any]] = []
-    for error in errors:
-        loc = error["loc"]
-        branch_at = next((i for i in range(len(loc)) if _is_branch(loc, i)), None)
-        if branch_at is None or (loc[0] == "resources" and branch_at == 2):
-            plain.append(error)
+def _flatten(annotation: Any) -> list[Any]:
+    """The alternatives of an annotation (Annotated and Optional unwrapped, None dropped)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _flatten(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [leaf for arg in typing.get_args(annotation) if arg is not type(None) for leaf in _flatten(arg)]
+    return [annotation]
+
+
+def _model(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _by_alias(model: type[BaseModel]) -> dict[str, Any]:
+    return {info.alias or name: info.annotation for name, info in model.model_fields.items()}
+
+
+def _branch(alternatives: list[Any], tag: Any) -> Any:
+    """The union alternative a pydantic branch tag names (model name or discriminator value)."""
+    for alternative in alternatives:
+        model = _model(alternative)
+        if model is None:
+            continue
+        type_field = model.model_fields.get("type")
+        if tag == model.__name__ or (type_field and tag in typing.get_args(type_field.annotation)):
+            return model
+    return None
+
+
+def classify(loc: tuple) -> tuple[FieldPath, list[int], Any]:
+    """Walk a pydantic error location against the model.
+
+    Returns the field path (union branch tags removed), the positions of those tags in
+    `loc`, and the annotation the location ends at (for the keys an unknown key could be).
+    """
+    annotation: Any = Cluster
+    path: list[str | int] = []
+    branches: list[int] = []
+    for index, part in enumerate(loc):
+        alternatives = _flatten(annotation)
+        if len(alternatives) > 1:
+            branches.append(index)
+            annotation = _branch(alternatives, part)
+            continue
+        leaf = alternatives[0] if alternatives else None
+        model, origin = _model(leaf), typing.get_origin(leaf)
+        if part == "[key]":
+            continue
+        path.append(part)
+        if model is not None:
+            annotation = _by_alias(model).get(part)
+        elif origin is list:
+            annotation = typing.get_args(leaf)[0]
+        elif origin is dict:
+            annotation = typing.get_args(leaf)[1]
         else:
-            by_union[loc[:branch_at]].append(error)
-    out = [(_clean(e["loc"]), _problem_for(e, _clean(e["loc"]))) for e in plain]
-    for union_path, branch_errors in by_union.items():
-        depth = len(union_path) + 1
-        branches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            annotation = None
+    return tuple(path), branches, annotation
+
+
+def _describe_branch(tag: str) -> str:
+    if tag.startswith("literal["):
+        return tag[len("literal[") : -1]
+    if tag.startswith(("constrained-int", "strict-int")):
+        return "an integer"
+    return _BRANCH_WORDS.get(tag, f"a mapping ({tag})" if tag[:1].isupper() else tag)
+
+
+def _problem_for(error: dict[str, Any]) -> tuple[FieldPath, Problem]:
+    kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
+    path, _, _ = classify(loc)
+    where = format_path(path)
+    if kind == "extra_forbidden":
+        _, _, container = classify(loc[:-1])
+        allowed = [key for alt in _flatten(container) if (model := _model(alt)) for key in _by_alias(model)]
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        return path, Problem(where, f"unknown key '{loc[-1]}'", hint)
+    if kind == "missing":
+        return path, Problem(where, "required field is missing", f"add '{loc[-1]}'")
+    if kind == "union_tag_invalid":
+        return (*path, "type"), Problem(
+            format_path((*path, "type")),
+            f"unknown resource type {ctx.get('tag')!r}",
+            f"use one of: {ctx.get('expected_tags')}",
+        )
+    if kind == "union_tag_not_found":
+        hint = "add type: ip | apache | filesystem | primitive | group | clone"
+        return path, Problem(where, "resource has no 'type'", hint)
+    if kind == "string_pattern_mismatch":
+        return path, Problem(where, f"{error['input']!r} has the wrong form", f"it must match {ctx.get('pattern')}")
+    message = error["msg"].removeprefix("Value error, ")
+    return path, Problem(where, message, _HINTS.get(kind, "see `halab schema` for the allowed values"))
+
+
+def _humanize(errors: list[dict[str, Any]], start: int = 0) -> list[tuple[FieldPath, Problem]]:
+    """One problem per real mistake: of a union's branches, report the one that got furthest.
+
+    Unions nest (a secret inside a fence device inside `fencing: disabled | {devices}`):
+    errors are grouped at the first union after `start`, one branch is chosen, and its
+    errors are grouped again at the next union inside it.
+    """
+    by_union: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    out: list[tuple[FieldPath, Problem]] = []
+    for error in errors:
+        branch = next((b for b in classify(error["loc"])[1] if b >= start), None)
+        if branch is None:
+            out.append(_problem_for(error))
+        else:
+            by_union[error["loc"][:branch]].append(error)
+    for union_loc, branch_errors in by_union.items():
+        depth = len(union_loc) + 1
+        tags: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for error in branch_errors:
-            branches[error["loc"][depth - 1]].append(error)
-        deep = {tag: errs for tag, errs in branches.items() if max(len(e["loc"]) for e in errs) > depth}
-        if "EnvSecret" in branches:
-            path = _clean(union_path)
+            tags[str(error["loc"][depth - 1])].append(error)
+        deep = {tag: errs for tag, errs in tags.items() if max(len(e["loc"]) for e in errs) > depth}
+        limits = [e for e in branch_errors if len(e["loc"]) == depth and not _is_type_error(e["type"])]
+        path = classify(union_loc)[0]
+        if len(tags) == 1:
+            out += _humanize(branch_errors, depth)
+        elif "EnvSecret" in tags and not limits and all(
+            e["type"] in _SHAPE_ERRORS for errs in deep.values() for e in errs
+        ):
             out.append((path, Problem(format_path(path), "not a secret reference", SECRET_HINT)))
         elif deep:
             tag = min(deep, key=lambda t: (-max(len(e["loc"]) for e in deep[t]), len(deep[t])))
-            out += [(_clean(e["loc"]), _problem_for(e, _clean(e["loc"]))) for e in deep[tag]]
+            out += _humanize(deep[tag], depth)
+        elif limits:  # the branch of the right type refused the value: say why
+            out.append(_problem_for(limits[0]))
         else:
-            path = _clean(union_path)
-            expected = " or ".join(_describe_branch(str(tag)) for tag in branches)
+            expected = " or ".join(dict.fromkeys(_describe_branch(tag) for tag in tags))
             out.append((path, Problem(format_path(path), "value has the wrong type", f"expected {expected}")))
     return out
 
 
-def _clean(loc: tuple) -> Path:
-    return tuple(part for index, part in enumerate(loc) if not _is_branch(loc, index))
+def _is_type_error(kind: str) -> bool:
+    """The value is of another kind than the branch (as opposed to out of its range or form)."""
+    return kind.endswith(("_type", "_parsing")) or kind in ("literal_error", "is_instance_of")
 
 
-def _locate(problem: Problem, path: Path, positions: Positions) -> Problem:
+def _locate(problem: Problem, path: FieldPath, positions: Positions) -> Problem:
     probe = path
     while probe and probe not in positions:
         probe = probe[:-1]
@@ -210,25 +212,16 @@ def _locate(problem: Problem, path: Path, positions: Positions) -> Problem:
 
 def validate_document(data: Any, positions: Positions, source: str = "") -> Cluster:
     """Validate parsed YAML: schema first, then (if the schema holds) the semantic rules."""
-    from .semantics import check_semantics
-
     if not isinstance(data, dict):
         raise InvalidInput(
-            [
-                Problem(
-                    "",
-                    "the file must be a YAML mapping (name:, networks:, nodes:, ...)",
-                    "see docs/cluster-yaml.md or `halab schema`",
-                    1,
-                    1,
-                )
-            ],
+            [Problem("", "the file must be a YAML mapping (name:, networks:, nodes:, ...)",
+                     "see docs/cluster-yaml.md or `halab schema`", 1, 1)],
             source,
-        )
+        )  # fmt: skip
     try:
         cluster = Cluster.model_validate(data)
     except ValidationError as exc:
-        located = [_locate(p, path, positions) for path, p in _humanize(exc.errors())]
+        located = [_locate(problem, path, positions) for path, problem in _humanize(exc.errors())]
         raise InvalidInput(_unique(located), source) from None
     problems = [
         _locate(Problem(format_path(path), message, hint), path, positions)
@@ -237,6 +230,12 @@ def validate_document(data: Any, positions: Positions, source: str = "") -> Clus
     if problems:
         raise InvalidInput(_unique(problems), source)
     return cluster
+
+
+def load_cluster(path: str | Path) -> Cluster:
+    """Read, parse and validate a cluster file; raise InvalidInput listing every problem."""
+    data, positions = load_yaml_file(path)
+    return validate_document(data, positions, str(path))
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from halab.inventory import build_inventory
-from halab.model import load_cluster
 from halab.render import CIB_TEMPLATE, SECRET_PLACEHOLDER, TEMPLATES, render_all, write_rendered
+from halab.validation import load_cluster
 
 from .conftest import EXAMPLES, ROOT
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from halab.errors import InvalidInput
-from halab.model import load_cluster
+from halab.validation import load_cluster
 
 from .conftest import EXAMPLES
 
@@ -54,6 +54,14 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 DELETE = object()
+# `ansible-vault encrypt_string --vault-password-file <(echo vpass) s3cret` (test data only).
+VAULTED = """!vault |
+          $ANSIBLE_VAULT;1.1;AES256
+          38643634653762376237383833313934306530336130373862306364363737323736323338363432
+          6539613034623261626264326630393739313235333266310a363564633333343037323762346632
+          33623535323539353461393864346363343165313135333932376431633964303531666432653865
+          3766363862633639380a633238646539386334346266383634613138393165326163633733613166
+          3032"""
 
 # (case id, mutation path, new value, expected path in the error, expected words)
 MUTATIONS = [
@@ -189,13 +197,13 @@ def test_malformed_yaml_reports_line_and_column(halab, tmp_path: Path, case, tex
 
 
 def test_all_problems_are_reported_together(tmp_path: Path) -> None:
-    doc = _set(_set(BASE, "nodes.1.name", "n1"), "resources.1.address", "198.19.1.1")
+    doc = _set(_set(BASE, "nodes.1.addresses.lan", "198.18.95.12"), "resources.1.address", "198.19.1.1")
     bad = tmp_path / "two.yml"
     bad.write_text(yaml.safe_dump(doc))
     with pytest.raises(InvalidInput) as caught:
         load_cluster(bad)
     paths = {p.path for p in caught.value.problems}
-    assert {"nodes[1].name", "resources[1].address"} <= paths
+    assert {"nodes[1].addresses.lan", "resources[1].address"} <= paths
 
 
 def test_unreadable_file_is_invalid_input(halab, tmp_path: Path) -> None:
@@ -205,14 +213,22 @@ def test_unreadable_file_is_invalid_input(halab, tmp_path: Path) -> None:
 
 def test_vault_and_env_secrets_are_accepted(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "examples" / "lvs-dr.yml").read_text()
-    text = text.replace(
-        "auth_pass: {env: HALAB_VRRP_PASS}", "auth_pass: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          6162"
-    )
     path = tmp_path / "vault.yml"
-    path.write_text(text)
+    path.write_text(text.replace("auth_pass: {env: HALAB_VRRP_PASS}", "auth_pass: " + VAULTED))
     cluster = load_cluster(path)
     assert cluster.vrrp is not None
     assert type(cluster.vrrp.instances[0].auth_pass).__name__ == "VaultValue"
+
+
+def test_junk_vault_ciphertext_is_refused(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "examples" / "lvs-dr.yml").read_text()
+    path = tmp_path / "vault.yml"
+    junk = "auth_pass: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          6162"
+    path.write_text(text.replace("auth_pass: {env: HALAB_VRRP_PASS}", junk))
+    with pytest.raises(InvalidInput) as caught:
+        load_cluster(path)
+    [problem] = caught.value.problems
+    assert problem.path == "vrrp.instances[0].auth_pass" and "!vault value" in problem.message
 
 
 def test_schema_command_prints_json_schema(halab) -> None:

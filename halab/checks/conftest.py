@@ -9,8 +9,9 @@ import pytest
 import testinfra
 
 from halab.inventory import Inventory, build_inventory
-from halab.model import Cluster, load_cluster
+from halab.model import Cluster
 from halab.render import RenderedFile, render_all
+from halab.validation import load_cluster
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

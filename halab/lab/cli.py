@@ -54,7 +54,7 @@ def _load_spec(path: str, name: str | None, backend: str | None = None) -> LabSp
     if not Path(path).is_file():
         raise LabInputError(f"{path}: no such file")
     try:
-        from halab.model import load_cluster
+        from halab.validation import load_cluster
     except ImportError as exc:
         raise LabError(f"cannot read cluster files: halab.model is unavailable ({exc})") from exc
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from halab.inventory import build_inventory, write_inventory
-from halab.model import load_cluster
+from halab.validation import load_cluster
 
 from ..conftest import ROOT
 

@@ -13,7 +13,7 @@ from halab.lab import lab_spec_from_cluster, vm
 from halab.lab.errors import LabInputError
 from halab.lab.ssh import make_key
 from halab.lab.state import LabState, NodeState
-from halab.model import load_cluster
+from halab.validation import load_cluster
 
 from ..conftest import ROOT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from halab.inventory import build_inventory
-from halab.model import load_cluster
+from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "roles" / "pacemaker" / "library"

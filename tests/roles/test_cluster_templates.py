@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from halab.inventory import Inventory, build_inventory
-from halab.model import load_cluster
+from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))

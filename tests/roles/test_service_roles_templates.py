@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from halab.inventory import Inventory, build_inventory
-from halab.model import load_cluster
 from halab.render import all_hostvars, host_context, make_environment
+from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
@@ -230,7 +230,7 @@ def test_apache_config_passes_apache2ctl_t(inv: Inventory, host: str, tmp_path: 
     assert result.returncode == 0, result.stderr
     dump = _run(["apache2ctl", "-S"], env=env)
     assert f"*:{ctx['apache_port']}" in dump.stdout, dump.stdout + dump.stderr
-    assert f"Alias {ctx['apache_health_path']} " in (confdir / "sites-available" /
+    assert f'Alias "{ctx["apache_health_path"]}" ' in (confdir / "sites-available" /
                                                        "halab.conf").read_text()
 
 

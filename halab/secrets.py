@@ -1,0 +1,151 @@
+"""Secrets of a cluster: where each one sits in the file, where it comes from, its format.
+
+Derived once here and used by validation (plain text refused, secret files checked), the
+inventory (each secret becomes a `halab.ha.secret` lookup of its source, never a value),
+`halab render` (redacted) and the run (every secret resolved and checked on this machine
+before any host is touched). The resolving rules themselves live in the collection's
+`secret_source` module, which the lookup plugin uses too: one rule for both.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .errors import FieldPath, Problem, format_path
+from .model import Cluster, EnvSecret, Fencing, FileSecret
+from .paths import collections_dir
+from .yamlsource import VaultValue
+
+
+@dataclass(frozen=True)
+class SecretPlace:
+    """One secret: its field path, its source as written, and the format its target needs."""
+
+    path: FieldPath
+    source: Any  # EnvSecret | FileSecret | VaultValue | str (plain text, labs only)
+    format: str = "line"
+
+    @property
+    def key(self) -> str:
+        return format_path(self.path)
+
+
+def secret_places(cluster: Cluster) -> list[SecretPlace]:
+    """Every secret the file sets, in file order."""
+    places = [SecretPlace(("pacemaker", "hacluster_password"), cluster.pacemaker.hacluster_password)]
+    if isinstance(cluster.fencing, Fencing):
+        places += [SecretPlace(("fencing", "devices", i, "password"), d.password)
+                   for i, d in enumerate(cluster.fencing.devices)]  # fmt: skip
+    if cluster.vrrp is not None:
+        places += [SecretPlace(("vrrp", "instances", i, "auth_pass"), inst.auth_pass, "vrrp_auth_pass")
+                   for i, inst in enumerate(cluster.vrrp.instances)]  # fmt: skip
+    for i, node in enumerate(cluster.nodes):
+        places += [SecretPlace(("nodes", i, "connection", field), getattr(node.connection, field))
+                   for field in ("password", "become_password")]  # fmt: skip
+    return [place for place in places if place.source is not None]
+
+
+@functools.cache
+def rules() -> ModuleType:
+    """The collection's `secret_source` module (plain Python, loaded from its file)."""
+    path = collections_dir() / "ansible_collections/halab/ha/plugins/module_utils/secret_source.py"
+    spec = importlib.util.spec_from_file_location("halab_secret_source", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lookup_source(place: SecretPlace) -> dict[str, Any]:
+    """The source as the `halab.ha.secret` lookup takes it (what the inventory holds)."""
+    source: dict[str, Any] = {"name": place.key, "format": place.format}
+    if isinstance(place.source, EnvSecret):
+        source["env"] = place.source.env
+    elif isinstance(place.source, FileSecret):
+        source["file"] = place.source.file
+    elif isinstance(place.source, VaultValue):
+        source["vault"] = place.source
+    else:
+        source["value"] = PlainSecret(place.source)
+    return source
+
+
+class PlainSecret(str):
+    """A secret written in plain text in the cluster file (allowed for labs only)."""
+
+    __slots__ = ()
+
+
+def validation_findings(cluster: Cluster) -> list[tuple[FieldPath, str, str]]:
+    """What validation can say without reading a secret: plain text, and unsafe secret files."""
+    findings = []
+    for place in secret_places(cluster):
+        if isinstance(place.source, str) and not cluster.allow_plaintext_secrets:
+            findings.append((place.path, "plain-text secret",
+                             "use {env: VARIABLE}, {file: /path} or an !vault value "
+                             "(or set allow_plaintext_secrets: true for a throwaway lab)"))  # fmt: skip
+        elif isinstance(place.source, str):
+            problem = rules().format_problem(place.source, place.format)
+            if problem:
+                findings.append((place.path, f"the value {problem}", "fix the secret"))
+        elif isinstance(place.source, FileSecret):
+            problem = rules().file_problem(place.source.file)
+            if problem:
+                findings.append(((*place.path, "file"), f"{place.source.file} {problem}", "fix the file or the path"))
+    return findings
+
+
+def _vault_lib(password_file: str | None) -> Any:
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.vault import VaultLib, get_file_vault_secret
+
+    secret = get_file_vault_secret(filename=password_file, loader=DataLoader())
+    secret.load()
+    return VaultLib([("default", secret)])
+
+
+def check_secrets(cluster: Cluster, vault_password_file: str | None = None) -> list[Problem]:
+    """Resolve every secret on this machine and check its format (values never leave here)."""
+    problems = []
+    places = secret_places(cluster)
+    vault = None
+    if any(isinstance(p.source, VaultValue) for p in places):
+        if vault_password_file is None:
+            first = next(p.key for p in places if isinstance(p.source, VaultValue))
+            return [Problem(first, "an !vault secret needs the vault password", "pass --vault-password-file FILE")]
+        try:
+            vault = _vault_lib(vault_password_file)
+        except Exception as exc:  # ansible raises AnsibleError subclasses and OSError here
+            return [Problem("--vault-password-file", f"cannot read the vault password: {exc}", "check the file")]
+    for place in places:
+        source = lookup_source(place)
+        if vault is not None and isinstance(place.source, VaultValue):
+            try:
+                source["vault"] = vault.decrypt(place.source.ciphertext).decode("utf-8")
+            except Exception:  # wrong password or damaged ciphertext; never show the text
+                problems.append(Problem(place.key, "the !vault value cannot be decrypted with this password",
+                                        "check --vault-password-file and the value"))  # fmt: skip
+                continue
+        try:
+            rules().resolve(source)
+        except rules().SecretError as exc:
+            problems.append(Problem(place.key, str(exc).removeprefix(f"secret {place.key}: "), _hint(place)))
+    return problems
+
+
+def _hint(place: SecretPlace) -> str:
+    if isinstance(place.source, EnvSecret):
+        return f"export {place.source.env}=... before running halab"
+    if isinstance(place.source, FileSecret):
+        return f"write the secret to {place.source.file} (mode 0600), one line"
+    return "fix the secret's value"
+
+
+def env_names(cluster: Cluster) -> list[str]:
+    """Environment variables that carry this cluster's secrets (scrubbed from run records)."""
+    return [place.source.env for place in secret_places(cluster) if isinstance(place.source, EnvSecret)]
+
