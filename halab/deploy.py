@@ -7,22 +7,24 @@ import click
 from .errors import OperationFailed
 from .model import Cluster
 from .progress import RunProgress
-from .runner import prepare, run_playbook, secret_env_names
+from .runner import PlaybookOptions, prepare, run_playbook
+from .secrets import env_names
 
 
-def deploy(cluster: Cluster, source: str, cmdline: list[str], verbosity: int, *, check: bool) -> None:
+def deploy(cluster: Cluster, source: str, options: PlaybookOptions) -> None:
     """Converge the cluster; raise OperationFailed naming the failing host/task."""
-    run_dir = prepare(cluster, source, "check" if check else "deploy")
+    run_dir = prepare(
+        cluster, source, "check" if options.check else "deploy", vault_password_file=options.vault_password_file
+    )
     hosts = [node.name for node in cluster.nodes]
     with RunProgress(hosts) as progress:
         runner = run_playbook(
             run_dir,
             "site.yml",
             forks=len(hosts),
-            cmdline=cmdline,
+            options=options,
             event_handler=progress.handle,
-            secret_env=secret_env_names(cluster),
-            verbosity=verbosity,
+            secret_env=env_names(cluster),
         )
     progress.summary()
     log = run_dir.path / "artifacts" / "ansible" / "stdout"
@@ -32,7 +34,7 @@ def deploy(cluster: Cluster, source: str, cmdline: list[str], verbosity: int, *,
         first = progress.failures[0] if progress.failures else None
         where = f"{first.host} / {first.task}: {first.message}" if first else f"ansible-runner: {runner.status}"
         raise OperationFailed(f"deploy failed after {progress.elapsed():.0f}s at {where}")
-    verb = "would change" if check else "changed"
+    verb = "would change" if options.check else "changed"
     if total_changed:
         click.echo(f"{verb} {total_changed} task(s) in {progress.elapsed():.0f}s")
     else:

@@ -2,31 +2,37 @@
 
 The roles are generic (`pacemaker_primitives`, `corosync_links`, ...); the curated parts
 of the cluster file (floating IPs, Apache, DRBD-backed filesystems, fence devices) are
-expanded here into those generic variables. Secrets never appear as values: they become
-Ansible lookups (`env`, `file`) or stay `!vault` encrypted.
+expanded here into those generic variables.
+
+Everything from the cluster file is data: a string Ansible could read as a template is
+written `!unsafe`, so no value is ever templated (by the inventory, a role or a template).
+Secrets never appear as values: each secret variable is a `halab.ha.secret` lookup of its
+source in `halab_secrets` (an environment variable, a file, or a `!vault` value).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .errors import FieldPath, format_path
 from .model import (
     ApacheResource,
     CloneResource,
     Cluster,
-    EnvSecret,
     Fencing,
-    FileSecret,
     FilesystemResource,
     GroupResource,
     IpResource,
     PrimitiveResource,
 )
 from .naming import drbd_clone, drbd_primitive
+from .output import OutputDir
+from .secrets import PlainSecret, lookup_source, secret_places
 from .yamlsource import VaultValue
 
 GROUPS = ("cluster_members", "qdevice_hosts", "lvs_directors", "lvs_realservers", "apache_servers", "drbd_nodes")
@@ -43,15 +49,10 @@ class SecretRef(str):
     __slots__ = ()
 
 
-def secret_ref(value: Any) -> SecretRef | VaultValue | None:
-    """Secret from the cluster file -> what goes in the inventory."""
-    if value is None or isinstance(value, VaultValue):
-        return value
-    if isinstance(value, EnvSecret):
-        return SecretRef(f'{{{{ lookup("ansible.builtin.env", "{value.env}") }}}}')
-    if isinstance(value, FileSecret):
-        return SecretRef(f'{{{{ lookup("ansible.builtin.file", "{value.file}") }}}}')
-    return SecretRef(value)  # plain text, allowed only with allow_plaintext_secrets
+def secret_ref(path: FieldPath) -> SecretRef:
+    """The lookup of the secret at `path`: the expression holds only halab's own key (field
+    names, indexes), so no path, name or value from the file can change it."""
+    return SecretRef(f"{{{{ lookup('halab.ha.secret', halab_secrets['{format_path(path)}']) }}}}")
 
 
 @dataclass
@@ -109,13 +110,13 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
     apache = cluster.apache
 
     if isinstance(cluster.fencing, Fencing):
-        for device in cluster.fencing.devices:
+        for index, device in enumerate(cluster.fencing.devices):
             params: dict[str, Any] = {"pcmk_host_list": " ".join(device.targets), **device.params}
             fence = _primitive(
                 device.name, f"stonith:{device.agent}", params, [_op("monitor", device.monitor_interval)], {}
             )
             if device.password is not None:
-                fence["params"]["password"] = secret_ref(device.password)
+                fence["params"]["password"] = secret_ref(("fencing", "devices", index, "password"))
             primitives.append(fence)
             if len(device.targets) == 1:
                 locations.append(
@@ -297,7 +298,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         "pacemaker_orders": orders,
     }
     if cluster.pacemaker.hacluster_password is not None:
-        out["pacemaker_hacluster_password"] = secret_ref(cluster.pacemaker.hacluster_password)
+        out["pacemaker_hacluster_password"] = secret_ref(("pacemaker", "hacluster_password"))
     return out
 
 
@@ -390,7 +391,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
         return {}
     directors = cluster.nodes_with("director")
     instances = []
-    for inst in cluster.vrrp.instances:
+    for index, inst in enumerate(cluster.vrrp.instances):
         net = cluster.network(inst.network)
         priorities = inst.priorities or {
             node.name: max(150 - 50 * position, 1) for position, node in enumerate(directors)
@@ -407,7 +408,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                 "preempt": inst.preempt,
                 "preempt_delay": inst.preempt_delay,
                 "unicast": inst.unicast,
-                "auth_pass": secret_ref(inst.auth_pass),
+                "auth_pass": None if inst.auth_pass is None else secret_ref(("vrrp", "instances", index, "auth_pass")),
                 "track_scripts": list(inst.track_scripts),
                 "notify": inst.notify,
                 "garp_master_delay": inst.garp_master_delay,
@@ -510,7 +511,7 @@ def _groups(cluster: Cluster) -> dict[str, list[str]]:
 def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     ids = cluster.node_ids()
     out = {}
-    for node in cluster.nodes:
+    for index, node in enumerate(cluster.nodes):
         conn = node.connection
         primary = str(node.addresses[cluster.networks[0].name])
         host: dict[str, Any] = {
@@ -519,6 +520,9 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
             "ansible_port": conn.port,
             **conn.vars,
         }
+        for attr, variable in (("password", "ansible_password"), ("become_password", "ansible_become_password")):
+            if getattr(conn, attr) is not None:
+                host[variable] = secret_ref(("nodes", index, "connection", attr))
         host |= connections.get(node.name, {})
         host["halab_addresses"] = {net: str(addr) for net, addr in node.addresses.items()}
         if node.name in ids:
@@ -537,6 +541,7 @@ def build_inventory(cluster: Cluster, connections: dict[str, dict[str, Any]] | N
             for net in cluster.networks
         },
         "halab_hosts": {n.name: str(n.addresses[cluster.networks[0].name]) for n in cluster.nodes},
+        "halab_secrets": {place.key: lookup_source(place) for place in secret_places(cluster)},
     }
     for part in (_corosync_vars, _pacemaker_vars, _drbd_vars, _keepalived_vars, _realserver_vars, _apache_vars):
         common |= part(cluster)
@@ -547,13 +552,26 @@ def build_inventory(cluster: Cluster, connections: dict[str, dict[str, Any]] | N
     return Inventory(groups=groups, group_vars=group_vars, host_vars=_host_vars(cluster, connections or {}))
 
 
+# Strings made only of these characters can never be read as a template by Ansible.
+_PLAIN_DATA = re.compile(r"[A-Za-z0-9 ._:/@,=+-]*")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    """Plain data as it is; anything else tagged `!unsafe`: Ansible then never templates it."""
+    if _PLAIN_DATA.fullmatch(value):
+        return dumper.represent_str(value)
+    return dumper.represent_scalar("!unsafe", value, style="|" if "\n" in value.rstrip("\n") else None)
+
+
 class _Dumper(yaml.SafeDumper):
-    """Dumps SecretRef as a plain string and VaultValue as `!vault |`; lists indented (yamllint)."""
+    """Data strings (see _represent_str), SecretRef as a template, `!vault |`; lists indented."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(PlainSecret, lambda d, v: d.represent_scalar("!unsafe", str(v)))
 _Dumper.add_representer(SecretRef, lambda d, v: d.represent_str(str(v)))
 _Dumper.add_representer(VaultValue, lambda d, v: d.represent_scalar("!vault", v.ciphertext, style="|"))
 
@@ -563,19 +581,16 @@ def to_yaml(data: Any) -> str:
 
 
 def write_inventory(inventory: Inventory, directory: Path, source: str) -> list[Path]:
-    """Write hosts.yml, group_vars/<group>/halab.yml and host_vars/<host>/halab.yml."""
+    """Write hosts.yml, group_vars/<group>/halab.yml and host_vars/<host>/halab.yml (mode 0600:
+    they hold connection settings), inside `directory` only."""
     header = HEADER.format(source=source)
-    written = []
     hosts = {
         "all": {
             "children": {group: {"hosts": {h: None for h in members}} for group, members in inventory.groups.items()}
         }
     }
-    files = {directory / "hosts.yml": hosts}
-    files |= {directory / "group_vars" / group / GENERATED_FILE: data for group, data in inventory.group_vars.items()}
-    files |= {directory / "host_vars" / host / GENERATED_FILE: data for host, data in inventory.host_vars.items()}
-    for path, data in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(header + to_yaml(data), encoding="utf-8")
-        written.append(path)
-    return written
+    files: dict[str, Any] = {"hosts.yml": hosts}
+    files |= {f"group_vars/{group}/{GENERATED_FILE}": data for group, data in inventory.group_vars.items()}
+    files |= {f"host_vars/{host}/{GENERATED_FILE}": data for host, data in inventory.host_vars.items()}
+    out = OutputDir(directory, dir_mode=0o700)
+    return [out.write(path, header + to_yaml(data), mode=0o600) for path, data in files.items()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InvalidInput, OperationFailed, Problem
+from .formats import ISO_DURATION
 from .model import ApacheResource, Cluster, IpResource
 from .remote import Hosts, Result
 
@@ -157,13 +159,16 @@ def move(cluster: Cluster, resource: str, node: str | None, lifetime: str | None
     _require_resource(cluster, resource)
     hosts = Hosts(cluster)
     if clear:
-        _on_member(cluster, hosts, f"crm_resource --clear --resource {resource}")
+        _on_member(cluster, hosts, shlex.join(["crm_resource", "--clear", "--resource", resource]))
     else:
         if node is None:
             raise InvalidInput([Problem("node", "missing target node", "halab move FILE RESOURCE NODE")])
         _require_member(cluster, node)
-        extra = f" --lifetime {lifetime}" if lifetime else ""
-        _on_member(cluster, hosts, f"crm_resource --move --resource {resource} --node {node}{extra}")
+        if lifetime is not None and not ISO_DURATION.match(lifetime):
+            raise InvalidInput([Problem("--lifetime", f"{lifetime!r} is not an ISO 8601 duration",
+                                        "write e.g. PT30M, PT1H or P1DT12H")])  # fmt: skip
+        command = ["crm_resource", "--move", "--resource", resource, "--node", node]
+        _on_member(cluster, hosts, shlex.join(command + (["--lifetime", lifetime] if lifetime else [])))
     _settle(cluster, hosts, 120)
     state = cluster_state(cluster, hosts)
     where = state.resources.get(resource) or _group_location(state, cluster, resource)
@@ -179,7 +184,7 @@ def standby(cluster: Cluster, node: str, on: bool) -> None:
     """Put a member in (or out of) standby and wait until the cluster has settled."""
     _require_member(cluster, node)
     hosts = Hosts(cluster)
-    _on_member(cluster, hosts, f"crm_attribute --node {node} --name standby --update {'on' if on else 'off'}")
+    _set_standby(cluster, hosts, node, on)
     _settle(cluster, hosts, 120)
     click.echo(f"{node}: standby {'on' if on else 'off'}; cluster settled")
 
@@ -276,9 +281,14 @@ def _lab():
     return lab_api
 
 
+def _set_standby(cluster: Cluster, hosts: Hosts, node: str, on: bool) -> None:
+    command = ["crm_attribute", "--node", node, "--name", "standby", "--update", "on" if on else "off"]
+    _on_member(cluster, hosts, shlex.join(command))
+
+
 def _fail(cluster: Cluster, node: str, mode: str, hosts: Hosts) -> None:
     if mode == "standby":
-        _on_member(cluster, hosts, f"crm_attribute --node {node} --name standby --update on")
+        _set_standby(cluster, hosts, node, True)
     elif mode == "crash":
         _lab().crash(cluster.name, node)
     else:
@@ -288,7 +298,7 @@ def _fail(cluster: Cluster, node: str, mode: str, hosts: Hosts) -> None:
 
 def _recover(cluster: Cluster, node: str, mode: str, hosts: Hosts) -> None:
     if mode == "standby":
-        _on_member(cluster, hosts, f"crm_attribute --node {node} --name standby --update off")
+        _set_standby(cluster, hosts, node, False)
     else:
         _lab().restore(cluster.name, node)
     deadline = time.monotonic() + 180

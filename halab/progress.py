@@ -46,7 +46,6 @@ class RunProgress:
     started: float = field(default_factory=time.monotonic)
     states: dict[str, HostState] = field(init=False)
     failures: list[Failure] = field(default_factory=list)
-    changed_tasks: list[tuple[str, str]] = field(default_factory=list)
     live: Live | None = None
 
     def __post_init__(self) -> None:
@@ -110,7 +109,6 @@ class RunProgress:
             state.ok += 1
             if changed:
                 state.changed += 1
-                self.changed_tasks.append((host, task))
                 self._line(f"{host}: changed: {task}")
         elif kind == "playbook_on_stats":
             # Ansible's own totals (never censored) are authoritative for the summary.

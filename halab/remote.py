@@ -43,7 +43,8 @@ class Hosts:
         if hv.get("ansible_ssh_private_key_file"):
             argv += ["-i", str(hv["ansible_ssh_private_key_file"])]
         argv += shlex.split(str(hv.get("ansible_ssh_common_args", "")))
-        return [*argv, f"{hv.get('ansible_user', 'root')}@{hv['ansible_host']}", command]
+        # -l USER and `--` before the host: neither can be read as an ssh option.
+        return [*argv, "-l", str(hv.get("ansible_user", "root")), "--", str(hv["ansible_host"]), command]
 
     def run(self, host: str, command: str, timeout: float = 60) -> Result:
         try:

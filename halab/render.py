@@ -16,7 +16,9 @@ from typing import Any
 import jinja2
 
 from .inventory import Inventory, SecretRef
+from .output import OutputDir
 from .paths import roles_dir
+from .secrets import PlainSecret
 from .yamlsource import VaultValue
 
 SECRET_PLACEHOLDER = "REDACTED"
@@ -92,7 +94,7 @@ def make_environment() -> jinja2.Environment:
 
 
 def _redact(value: Any) -> Any:
-    if isinstance(value, SecretRef | VaultValue):
+    if isinstance(value, SecretRef | VaultValue | PlainSecret):
         return SECRET_PLACEHOLDER
     if isinstance(value, dict):
         return {key: _redact(item) for key, item in value.items()}
@@ -163,11 +165,9 @@ def render_all(inventory: Inventory) -> list[RenderedFile]:
 
 
 def write_rendered(files: list[RenderedFile], out: Path) -> list[Path]:
-    """Lay files out as OUT/<host>/<absolute path> and OUT/cluster/cib.xml."""
-    written = []
-    for item in files:
-        path = out / (item.dest if item.host is None else f"{item.host}/{item.dest.lstrip('/')}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(item.content, encoding="utf-8")
-        written.append(path)
-    return written
+    """Lay files out as OUT/<host>/<absolute path> and OUT/cluster/cib.xml, inside OUT only."""
+    target = OutputDir(out)
+    return [
+        target.write(item.dest if item.host is None else f"{item.host}/{item.dest.lstrip('/')}", item.content)
+        for item in files
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -19,8 +20,9 @@ from typing import Any
 
 from .errors import InvalidInput, Problem
 from .inventory import build_inventory, write_inventory
-from .model import Cluster, EnvSecret, Fencing, FileSecret
+from .model import Cluster
 from .paths import collections_dir, playbooks_dir, roles_dir, state_dir
+from .secrets import check_secrets
 
 # Ansible's own default collection path, kept after halab's collections.
 DEFAULT_COLLECTIONS_PATH = ("~/.ansible/collections", "/usr/share/ansible/collections")
@@ -42,38 +44,6 @@ def lab_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
     from .lab import inventory_overrides
 
     return inventory_overrides(cluster.name) or {}
-
-
-def _secret_places(cluster: Cluster) -> list[tuple[str, Any]]:
-    places: list[tuple[str, Any]] = [("pacemaker.hacluster_password", cluster.pacemaker.hacluster_password)]
-    if isinstance(cluster.fencing, Fencing):
-        places += [(f"fencing.devices[{i}].password", d.password) for i, d in enumerate(cluster.fencing.devices)]
-    if cluster.vrrp is not None:
-        places += [(f"vrrp.instances[{i}].auth_pass", v.auth_pass) for i, v in enumerate(cluster.vrrp.instances)]
-    return places
-
-
-def check_secrets(cluster: Cluster) -> list[Problem]:
-    """Every {env:}/{file:} secret resolves here (values are never read into messages)."""
-    problems = []
-    for path, secret in _secret_places(cluster):
-        if isinstance(secret, EnvSecret) and not os.environ.get(secret.env):
-            problems.append(
-                Problem(
-                    path,
-                    f"environment variable {secret.env} is not set",
-                    f"export {secret.env}=... before running halab",
-                )
-            )
-        elif isinstance(secret, FileSecret):
-            file = Path(secret.file).expanduser()
-            if not file.is_file() or not os.access(file, os.R_OK):
-                problems.append(Problem(path, f"secret file {secret.file} is not readable", "create it (mode 0600)"))
-            elif file.stat().st_mode & 0o077:
-                problems.append(
-                    Problem(path, f"secret file {secret.file} is readable by others", f"chmod 600 {secret.file}")
-                )
-    return problems
 
 
 def _reachable(address: str, port: int, timeout: float) -> bool:
@@ -126,11 +96,14 @@ def new_run_dir(cluster: Cluster, verb: str) -> RunDir:
     return RunDir(path)
 
 
-def prepare(cluster: Cluster, source: str, verb: str, *, check_hosts: bool = True) -> RunDir:
-    """Validate what only this machine can tell, then write the run's inventory."""
+def prepare(
+    cluster: Cluster, source: str, verb: str, *, check_hosts: bool = True, vault_password_file: str | None = None
+) -> RunDir:
+    """Validate what only this machine can tell (secrets resolve and fit, hosts answer),
+    then write the run's inventory."""
     inventory = build_inventory(cluster, lab_connections(cluster))
     hostvars = {host: inventory.hostvars(host) for host in inventory.host_vars}
-    problems = check_secrets(cluster)
+    problems = check_secrets(cluster, vault_password_file)
     if check_hosts and not problems:
         problems = check_reachable(cluster, hostvars)
     if problems:
@@ -152,11 +125,6 @@ def ansible_env(forks: int) -> dict[str, str]:
     }
 
 
-def secret_env_names(cluster: Cluster) -> list[str]:
-    """Environment variables that carry this cluster's secrets."""
-    return [secret.env for _, secret in _secret_places(cluster) if isinstance(secret, EnvSecret)]
-
-
 def scrub_command_artifact(run_dir: RunDir, names: list[str]) -> None:
     """ansible-runner records the child's whole environment in artifacts/<ident>/command:
     replace the secret variables there, so the run's log holds no secret."""
@@ -170,15 +138,35 @@ def scrub_command_artifact(run_dir: RunDir, names: list[str]) -> None:
         path.write_text(json.dumps(record), encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class PlaybookOptions:
+    """What the operator asked of ansible-playbook; `cmdline` builds its flags in one place."""
+
+    check: bool = False
+    diff: bool = False
+    limit: str | None = None
+    tags: str | None = None
+    vault_password_file: str | None = None
+    verbosity: int = 0
+
+    def cmdline(self) -> list[str]:
+        """Flags with their values attached (`--limit=VALUE`): a value is never read as a flag."""
+        flags = [*(["--check"] if self.check else []), *(["--diff"] if self.diff else [])]
+        valued = {"limit": self.limit, "tags": self.tags, "vault-password-file": self.vault_password_file}
+        for name, value in valued.items():
+            if value is not None:
+                flags.append(f"--{name}={value}")
+        return flags
+
+
 def run_playbook(
     run_dir: RunDir,
     playbook: str,
     *,
     forks: int,
-    cmdline: list[str],
+    options: PlaybookOptions,
     event_handler: Any,
     secret_env: list[str],
-    verbosity: int = 0,
 ) -> Any:
     """Run one playbook; return the ansible-runner Runner (status, rc, stats, events)."""
     import ansible_runner
@@ -198,9 +186,9 @@ def run_playbook(
             playbook=str(playbooks_dir() / playbook),
             inventory=str(run_dir.inventory),
             envvars=ansible_env(forks),
-            cmdline=" ".join(cmdline) if cmdline else None,
+            cmdline=shlex.join(options.cmdline()) or None,
             event_handler=handler,
-            verbosity=verbosity or None,
+            verbosity=options.verbosity or None,
             quiet=True,
             ident="ansible",
         )

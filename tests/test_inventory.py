@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from halab.inventory import build_inventory, write_inventory
-from halab.model import load_cluster
+from halab.validation import load_cluster
 
 from .conftest import EXAMPLES, ROOT
+from .test_validation import VAULTED
 
 
 def _ansible_inventory(directory: Path) -> dict:
@@ -42,18 +43,22 @@ def test_secrets_become_lookups_not_values(tmp_path: Path, monkeypatch: pytest.M
     write_inventory(build_inventory(cluster), tmp_path, "web-ap.yml")
     text = "".join(p.read_text() for p in tmp_path.rglob("*.yml"))
     assert "do-not-leak-me" not in text
-    assert 'lookup("ansible.builtin.env", "HALAB_IPMI_PASSWORD")' in text
+    assert "password: '{{ lookup(''halab.ha.secret'', halab_secrets[''fencing.devices[0].password'']) }}'" in text
+    secrets = build_inventory(cluster).group_vars["all"]["halab_secrets"]
+    assert secrets["fencing.devices[0].password"] == {
+        "name": "fencing.devices[0].password", "format": "line", "env": "HALAB_IPMI_PASSWORD"}
 
 
 def test_vault_secret_stays_encrypted(tmp_path: Path) -> None:
     source = (ROOT / "examples" / "lvs-dr.yml").read_text().replace(
         "auth_pass: {env: HALAB_VRRP_PASS}",
-        "auth_pass: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          61626364")
+        "auth_pass: " + VAULTED)
     (tmp_path / "c.yml").write_text(source)
     out = tmp_path / "inv"
     write_inventory(build_inventory(load_cluster(tmp_path / "c.yml")), out, "c.yml")
     text = (out / "group_vars" / "all" / "halab.yml").read_text()
-    assert "auth_pass: !vault |" in text and "$ANSIBLE_VAULT;1.1;AES256" in text
+    assert "    vault: !vault |" in text and "$ANSIBLE_VAULT;1.1;AES256" in text
+    assert "auth_pass: '{{ lookup(''halab.ha.secret'', halab_secrets[''vrrp.instances[0].auth_pass'']) }}'" in text
 
 
 def test_regeneration_keeps_local_overrides(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -173,8 +172,3 @@ def unmount(state: LabState, node: NodeState) -> None:
         run(["umount", "--lazy", str(root)])
     node.mounted = False
 
-
-def remove_files(state: LabState, node: NodeState) -> None:
-    if mounts_under(node.dir(state.name)):
-        raise LabError(f"{node.name}: refusing to delete {node.dir(state.name)}: still mounted")
-    shutil.rmtree(node.dir(state.name), ignore_errors=True)
