@@ -552,13 +552,16 @@ def build_inventory(cluster: Cluster, connections: dict[str, dict[str, Any]] | N
     return Inventory(groups=groups, group_vars=group_vars, host_vars=_host_vars(cluster, connections or {}))
 
 
-# Strings made only of these characters can never be read as a template by Ansible.
-_PLAIN_DATA = re.compile(r"[A-Za-z0-9 ._:/@,=+-]*")
+# Every Jinja construct is delimited by braces ({{ }}, {% %}, {# #}): a string without any
+# is never read as a template. Every other string is written `!unsafe`. (Tagging no more
+# than that keeps the inventory plain where it can be: `ansible-inventory --list`, which
+# testinfra and AWX read, shows an unsafe string as {"__ansible_unsafe": ...}.)
+_TEMPLATE_CHARACTERS = re.compile(r"[{}]")
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     """Plain data as it is; anything else tagged `!unsafe`: Ansible then never templates it."""
-    if _PLAIN_DATA.fullmatch(value):
+    if not _TEMPLATE_CHARACTERS.search(value):
         return dumper.represent_str(value)
     return dumper.represent_scalar("!unsafe", value, style="|" if "\n" in value.rstrip("\n") else None)
 

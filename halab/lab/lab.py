@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from halab.lab import names, network, node, ssh, state, vm, vmimage
-from halab.lab.aptproxy import PORT
+from halab.lab.aptproxy import PORT, mirrors
 from halab.lab.errors import LabError, LabInputError
 from halab.lab.image import ensure_image, image_ready
 from halab.lab.procs import Proc, wait_gone
@@ -216,7 +216,7 @@ def _ensure_proxy(st: LabState) -> None:
     address = str(st.spec.primary.host_address)
     log = (st.dir / "aptproxy.log").open("ab")
     argv = [sys.executable, "-m", "halab.lab.aptproxy", address, str(PORT),
-            str(cache_dir() / "apt-pool")]  # fmt: skip
+            str(cache_dir() / "apt-pool"), *mirrors()]  # fmt: skip
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
     st.proxy = Proc.of(child.pid)

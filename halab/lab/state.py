@@ -24,6 +24,14 @@ def labs_dir() -> Path:
     return state_dir() / "labs"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) and make it mode 0700: lab state holds private keys."""
+    path.mkdir(parents=True, exist_ok=True)
+    for each in (path, *[p for p in path.parents if p == labs_dir() or p == state_dir()]):
+        os.chmod(each, 0o700)
+    return path
+
+
 def lab_dir(name: str) -> Path:
     return labs_dir() / name
 
@@ -76,9 +84,13 @@ class LabState:
         return self.dir / "known_hosts"
 
     def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write state.json atomically; the lab's directory (keys, identities) is root's only."""
+        private_dir(self.dir)
         tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.to_json(), indent=1))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(self.to_json(), indent=1))
         os.replace(tmp, self.dir / "state.json")
 
     def to_json(self) -> dict[str, Any]:

@@ -118,7 +118,11 @@ def prepare(state: LabState, node: NodeState, image: Path, mtu: int) -> None:
     key = host_key(state, node)
     if not key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}", "-f", str(key)])
-    (ndir / "identity.tar").write_bytes(identity_tar(state, node, mtu))
+    identity = ndir / "identity.tar"  # holds the node's private host key
+    fd = os.open(identity, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(identity_tar(state, node, mtu))
 
 
 def identity_tar(state: LabState, node: NodeState, mtu: int) -> bytes:
