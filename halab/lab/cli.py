@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from halab.lab import deps, state
+from halab.lab import bmc, deps, state
 from halab.lab import lab as ops
 from halab.lab.errors import LabError, LabInputError
 from halab.lab.spec import LabSpec, check_lab_name, lab_spec_from_cluster
@@ -160,7 +160,11 @@ def status(name: str | None, as_json: bool) -> None:
     for node, data in info["nodes"].items():
         links = " ".join(f"{net}:{st}" for net, st in data["links"].items())
         addrs = " ".join(data["addresses"].values())
-        click.echo(f"  {node:<16} {data['state']:<8} {addrs:<34} {links}")
+        power = " ".join(f"{dev}@{b['address']}:{b['state'] if b['process'] == 'running' else 'STOPPED'}"
+                         for dev, b in data["bmc"].items())  # fmt: skip
+        click.echo(f"  {node:<16} {data['state']:<8} {addrs:<34} {links}  {power}")
+    if info["bmc_password_file"]:
+        click.echo(f"  BMC user admin, password in {info['bmc_password_file']}")
 
 
 @lab.command(name="list")
@@ -220,6 +224,28 @@ def restore(node: str, lab_name: str | None) -> None:
     deps.check_host()
     ops.restore(_pick_lab(lab_name), node)
     click.echo(f"{node} restored", err=True)
+
+
+def _plug_command(plugged: bool) -> Callable[..., None]:
+    verb = "plug" if plugged else "unplug"
+
+    @click.argument("node")
+    @click.option("--device", type=click.Choice(["bmc", "pdu"]), default="bmc", show_default=True,
+                  help="the node's BMC, or its PDU outlet (lab.bmc.pdu_port)")  # fmt: skip
+    @click.option("--lab", "lab_name", help="Lab name (needed when several are up).")
+    @_handled
+    def command(node: str, device: str, lab_name: str | None) -> None:
+        deps.check_host()
+        bmc.set_plugged(_pick_lab(lab_name), node, device, plugged)
+        click.echo(f"{node}: {device} {verb}ged", err=True)
+
+    command.__doc__ = ("Plug a node's BMC (or PDU outlet) back in: it answers again." if plugged
+                       else "Unplug a node's BMC (or PDU outlet): it stops answering, to test fencing failures.")
+    return lab.command(name=verb)(command)
+
+
+plug = _plug_command(True)
+unplug = _plug_command(False)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Lab life cycle: up (idempotent), down, status, and the fault verbs crash / cut / restore."""
+"""Lab life cycle: up (idempotent), down, status, power (the BMCs' verbs), and the fault
+verbs crash / cut / restore. Node kinds are behind `backends.Backend`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from halab.lab import names, network, node, ssh, state, vm, vmimage
+from halab.lab import bmc, names, network, node, ssh, state
 from halab.lab.aptproxy import PORT, mirrors
+from halab.lab.backends import backend_of
 from halab.lab.errors import LabError, LabInputError
-from halab.lab.image import ensure_image, image_ready
 from halab.lab.procs import Proc, wait_gone
 from halab.lab.spec import LAB_RANGE, LabSpec, generic_spec
 from halab.lab.state import LabState, NodeState
@@ -80,7 +81,7 @@ def _check_conflicts(spec: LabSpec) -> None:
 
 
 def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
-    """Create or repair lab `spec`; return when every node answers SSH."""
+    """Create or repair lab `spec`; return when every node answers SSH and has its BMC."""
     with state.locked(spec.name):
         existing = state.load(spec.name)
         if existing is not None and existing.spec != spec:
@@ -88,19 +89,18 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
                 f"lab {spec.name!r} is up with a different layout; run `halab lab down {spec.name}` first"
             )
         _check_conflicts(spec)
-        image = vm_image = None
-        if any(not n.is_vm for n in spec.nodes):
-            if not image_ready():
-                say("building the Debian base image (once per machine, about 80 s)...")
-            image = ensure_image()
-        if spec.has_vms:
-            if not vmimage.image_ready():
-                say("building the VM image: stock kernel + HA packages (once per machine, about 150 s)...")
-            vm_image = vmimage.ensure_vm_image()
+        bmc_password = bmc.password(spec)  # before anything exists: an unset variable is an input error
+        images = {}
+        for kind in sorted({n.backend for n in spec.nodes}):
+            backend = backend_of(kind)
+            if not backend.image_ready():
+                say(backend.building_message)
+            images[kind] = backend.ensure_image()
         st = existing or LabState(spec, source)
         st.save()
         try:
-            _converge(st, image, vm_image, say)
+            _converge(st, images, say)
+            bmc.ensure(st, bmc_password)
         except BaseException:
             if existing is None:
                 say(f"lab {spec.name}: failed, removing what was created...")
@@ -109,7 +109,7 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
         return st
 
 
-def _converge(st: LabState, image: Path | None, vm_image: Path | None, say: Any) -> None:
+def _converge(st: LabState, images: dict[str, Path], say: Any) -> None:
     spec = st.spec
     mtu = network.uplink_mtu()
     if not network.ip_forward_enabled():
@@ -142,21 +142,13 @@ def _converge(st: LabState, image: Path | None, vm_image: Path | None, say: Any)
             )
             st.nodes[nspec.name] = ns
             st.save()
-        if _running(ns):
+        backend = backend_of(ns.backend)
+        if backend.running(ns):
             continue
-        _power_off(ns)  # leftovers of a half-dead node
+        backend.power_off(ns)  # leftovers of a half-dead node
         _plumb(st, ns, mtu)
-        if ns.backend == "vm":
-            assert vm_image is not None
-            vm.prepare(st, ns, vm_image, mtu)
-            ns.image = str(vm_image)
-            st.save()
-            vm.boot(st, ns, vm_image)
-        else:
-            assert image is not None
-            node.mount_root(st, ns, image)
-            node.write_identity(st, ns)
-            node.boot(st, ns)
+        backend.create(st, ns, images[ns.backend], mtu)
+        backend.boot(st, ns)
         booted.append(ns.name)
         if fail_after and len(booted) >= fail_after:
             raise LabError(f"{FAIL_AFTER_NODES_ENV}={fail_after}: injected failure")
@@ -166,32 +158,11 @@ def _converge(st: LabState, image: Path | None, vm_image: Path | None, say: Any)
     _wait_all(st, [n.name for n in spec.nodes])
 
 
-def _running(ns: NodeState) -> bool:
-    return vm.running(ns) if ns.backend == "vm" else node.running(ns)
-
-
-def _power_off(ns: NodeState) -> None:
-    if ns.backend == "vm":
-        vm.power_off(ns)
-    else:
-        node.power_off(ns)
-
-
 def _plumb(st: LabState, ns: NodeState, mtu: int) -> None:
-    if ns.backend == "vm":
-        vm.plumb(st, ns, mtu)
-        return
-    spec = st.spec
-    nspec = spec.node(ns.name)
-    if not network.netns_exists(ns.netns):
-        network.create_netns(ns.netns)
-    for link, net in enumerate(spec.networks):
-        if net.name not in nspec.addresses or network.link_exists(ns.veths[link]):
-            continue
-        address = IPv4Interface(f"{nspec.addresses[net.name]}/{net.subnet.prefixlen}")
-        bridge = names.bridge(spec.name, link)
-        network.add_veth(ns.veths[link], ns.netns, net.interface, bridge, address, mtu)
-    network.replace_default_route(ns.netns, str(spec.primary.host_address))
+    """The node's links on the lab bridges; a cable pulled by `cut` stays pulled."""
+    backend_of(ns.backend).plumb(st, ns, mtu)
+    for link in ns.cut:
+        network.set_link(ns.veths[link], up=False)
 
 
 def _ensure_rules(st: LabState) -> None:
@@ -236,9 +207,7 @@ def _ensure_proxy(st: LabState) -> None:
 def _write_known_hosts(st: LabState) -> None:
     keys = {}
     for ns in st.nodes.values():
-        pub = ns.root(st.name) / "etc/ssh/ssh_host_ed25519_key.pub"
-        if ns.backend == "vm":
-            pub = vm.host_key(st, ns).with_suffix(".pub")
+        pub = backend_of(ns.backend).host_public_key(st, ns)
         if pub.exists():
             keys[ns.name] = " ".join(pub.read_text().split()[:2])
     ssh.write_known_hosts(st, keys)
@@ -252,20 +221,18 @@ def _wait_all(st: LabState, nodes: list[str]) -> None:
 
 def _wait_node(st: LabState, name: str) -> None:
     ns = st.nodes[name]
-    if ns.backend != "vm":
-        ssh.wait_ssh(st, name)
-        return
+    backend = backend_of(ns.backend)
     try:
-        ssh.wait_ssh(st, name, timeout=vm.SSH_TIMEOUT, alive=lambda: vm.running(ns))
+        ssh.wait_ssh(st, name, timeout=backend.ssh_timeout, alive=backend.alive(ns))
     except LabError as exc:
-        raise LabError(f"{exc}\nlast console lines of {name}:\n{vm.console_tail(st, ns)}") from exc
+        raise LabError(f"{exc}\n{backend.diagnostics(st, ns)}") from exc
 
 
 def teardown(st: LabState) -> None:
     """Remove everything recorded in `st` that still exists; raise if something stays."""
     problems: list[str] = []
     ssh.close_masters(st)
-    procs = [p for ns in st.nodes.values() for p in (ns.leader, ns.nspawn, ns.qemu) if p]
+    procs = [p for ns in st.nodes.values() for p in (ns.bmc, ns.leader, ns.nspawn, ns.qemu) if p]
     if st.proxy:
         procs.append(st.proxy)
     for proc in procs:
@@ -273,7 +240,7 @@ def teardown(st: LabState) -> None:
     if not wait_gone(procs, timeout=15):
         problems.append(f"processes still alive: {[p.pid for p in procs if p.alive()]}")
     for ns in st.nodes.values():
-        ns.leader = ns.nspawn = ns.qemu = None
+        ns.bmc = ns.leader = ns.nspawn = ns.qemu = None
         if ns.mounted:
             try:
                 node.unmount(st, ns)
@@ -284,7 +251,7 @@ def teardown(st: LabState) -> None:
             network.delete_link(veth)
     for bridge in st.bridges:
         network.delete_link(bridge)
-    for rule in st.rules:
+    for rule in [*st.rules, *st.unplugged]:
         try:
             network.delete_rule(rule)
         except LabError as exc:
@@ -319,51 +286,93 @@ def require(name: str) -> LabState:
     return st
 
 
-def crash(name: str, node_name: str) -> None:
+def _node(st: LabState, node_name: str) -> NodeState:
+    st.spec.node(node_name)  # LabInputError naming the lab's nodes
+    return st.nodes[node_name]
+
+
+def running(name: str, node_name: str) -> bool:
+    """The node's power state, as its BMC reports it."""
+    st = require(name)
+    return backend_of(_node(st, node_name).backend).running(_node(st, node_name))
+
+
+def power_off(name: str, node_name: str) -> bool:
+    """Pull the plug (SIGKILL, no shutdown); False if the node was off already."""
     with state.locked(name):
         st = require(name)
-        st.spec.node(node_name)
-        ns = st.nodes[node_name]
-        if not _running(ns):
-            raise LabInputError(f"{node_name} is not running")
-        _power_off(ns)
+        ns = _node(st, node_name)
+        backend = backend_of(ns.backend)
+        if not backend.running(ns):
+            return False
+        backend.power_off(ns)
         # A dead machine has no live NIC: drop its namespace (addresses, VIPs, veths with it);
-        # `restore` plumbs it afresh, as a reboot would.
+        # power on plumbs it afresh, as a reboot would.
         network.delete_netns(ns.netns)
         for veth in ns.veths:
             network.delete_link(veth)
         st.save()
+        return True
+
+
+def power_on(name: str, node_name: str) -> bool:
+    """Boot the node (without waiting for SSH); False if it was running already."""
+    with state.locked(name):
+        st = require(name)
+        ns = _node(st, node_name)
+        backend = backend_of(ns.backend)
+        if backend.running(ns):
+            return False
+        backend.power_off(ns)  # leftovers
+        _plumb(st, ns, network.uplink_mtu())
+        backend.boot(st, ns)
+        _write_known_hosts(st)
+        return True
+
+
+def addresses(name: str, node_name: str) -> list[str] | None:
+    """IPv4 addresses a container node holds right now, read from the host (works while its
+    cables are cut; none while it is off); None for a VM (only the guest knows)."""
+    st = require(name)
+    ns = _node(st, node_name)
+    if ns.backend == "vm":
+        return None
+    if not network.netns_exists(ns.netns):
+        return []
+    return network.netns_addresses(ns.netns)
+
+
+def crash(name: str, node_name: str) -> None:
+    if not power_off(name, node_name):
+        raise LabInputError(f"{node_name} is not running")
 
 
 def cut(name: str, node_name: str, link: int) -> None:
+    """Pull the node's cable on network `link` (it stays pulled across power cycles)."""
     with state.locked(name):
         st = require(name)
-        st.spec.node(node_name)
-        veths = st.nodes[node_name].veths
-        if not 0 <= link < len(veths):
-            raise LabInputError(f"--link {link}: {node_name} has links 0..{len(veths) - 1}")
-        network.set_link(veths[link], up=False)
+        ns = _node(st, node_name)
+        if not 0 <= link < len(ns.veths):
+            raise LabInputError(f"--link {link}: {node_name} has links 0..{len(ns.veths) - 1}")
+        if link not in ns.cut:
+            ns.cut.append(link)
+            st.save()
+        if network.link_exists(ns.veths[link]):
+            network.set_link(ns.veths[link], up=False)
 
 
 def restore(name: str, node_name: str) -> None:
-    """Plug every cable of the node back in; boot it again if it was crashed."""
+    """Plug every cable of the node back in; boot it again if it was off; wait for SSH."""
     with state.locked(name):
         st = require(name)
-        st.spec.node(node_name)
-        ns = st.nodes[node_name]
+        ns = _node(st, node_name)
+        ns.cut = []
+        st.save()
         for veth in ns.veths:
             if network.link_exists(veth):
                 network.set_link(veth, up=True)
-        if not _running(ns):
-            _power_off(ns)
-            _plumb(st, ns, network.uplink_mtu())
-            if ns.backend == "vm":
-                # the image its overlay was made on (a newer halab may bake another one)
-                vm.boot(st, ns, Path(ns.image) if ns.image else vmimage.image_dir())
-            else:
-                node.boot(st, ns)
-            _write_known_hosts(st)
-            _wait_node(st, node_name)
+    power_on(name, node_name)
+    _wait_node(require(name), node_name)
 
 
 def status(name: str) -> dict[str, Any]:
@@ -371,21 +380,24 @@ def status(name: str) -> dict[str, Any]:
     nodes = {}
     for nspec in st.spec.nodes:
         ns = st.nodes.get(nspec.name)
+        backend = backend_of(nspec.backend)
         nodes[nspec.name] = {
-            "state": "running" if ns and _running(ns) else "down",
+            "state": "running" if ns and backend.running(ns) else "down",
             "backend": nspec.backend,
             "addresses": {k: str(v) for k, v in nspec.addresses.items()},
             "links": {
-                st.spec.networks[i].name: "up" if network.link_is_up(v) else "cut"
+                st.spec.networks[i].name: "cut" if i in ns.cut else "up" if network.link_is_up(v) else "down"
                 for i, v in enumerate(ns.veths if ns else [])
             },
-            "pid": (ns.qemu if nspec.is_vm else ns.nspawn).pid if ns and (ns.qemu or ns.nspawn) else None,
+            "pid": backend.pid(ns) if ns else None,
+            "bmc": bmc.describe(st, nspec.name),
         }
     return {
         "name": st.name,
         "source": st.source,
         "ssh_key": str(st.key),
         "known_hosts": str(st.known_hosts),
+        "bmc_password_file": str(bmc.generated_password_file(st)) if st.spec.bmc.password is None else None,
         "nodes": nodes,
     }
 
@@ -393,33 +405,16 @@ def status(name: str) -> dict[str, Any]:
 def inventory_overrides(lab_name: str) -> dict[str, dict[str, Any]] | None:
     """Ansible connection variables per node of a running lab, or None if it is not up."""
     st = state.load(lab_name)
-    if st is None or not any(_running(ns) for ns in st.nodes.values()):
+    if st is None or not any(backend_of(ns.backend).running(ns) for ns in st.nodes.values()):
         return None
     common = " ".join(ssh.common_options(st))
-    ipvs = host_has_ip_vs()
-    out: dict[str, dict[str, Any]] = {}
-    for n in st.spec.nodes:
-        out[n.name] = {
+    return {
+        n.name: {
             "ansible_host": str(n.addresses[st.spec.primary.name]),
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(st.key),
             "ansible_ssh_common_args": common,
+            **backend_of(n.backend).connection_vars(),
         }
-        if not n.is_vm and not ipvs:
-            # A container shares the host kernel: without ip_vs keepalived would exit FATAL
-            # with virtual servers configured; VRRP alone still runs (the role warns).
-            out[n.name]["keepalived_ipvs_enabled"] = False
-        if n.is_vm:
-            # A new SSH connection to a TCG guest costs seconds: keep the master longer.
-            out[n.name]["ansible_timeout"] = 60
-    return out
-
-
-def host_has_ip_vs() -> bool:
-    """The host kernel offers IPVS (loaded, or built in) to containers."""
-    if Path("/sys/module/ip_vs").exists() or Path("/proc/net/ip_vs").exists():
-        return True
-    try:
-        return any(line.split()[0] == "ip_vs" for line in Path("/proc/modules").read_text().splitlines())
-    except OSError:
-        return False
+        for n in st.spec.nodes
+    }

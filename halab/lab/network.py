@@ -92,6 +92,12 @@ def delete_link(name: str) -> None:
         run(["ip", "link", "del", name], check=False)
 
 
+def netns_addresses(ns: str) -> list[str]:
+    """IPv4 addresses configured in network namespace `ns`."""
+    links = json.loads(run(["ip", "-n", ns, "-j", "-4", "addr", "show"], check=False).stdout or "[]")
+    return [a["local"] for link in links for a in link.get("addr_info", []) if a.get("family") == "inet"]
+
+
 def delete_netns(ns: str) -> None:
     if netns_exists(ns):
         run(["ip", "netns", "del", ns], check=False)
@@ -150,6 +156,16 @@ def rules_tagged(lab: str) -> list[str]:
         out = run(["iptables", "-w", "-t", table, "-S"]).stdout
         lines += [line for line in out.splitlines() if tag in line]
     return lines
+
+
+def host_has_ip_vs() -> bool:
+    """The host kernel offers IPVS (loaded, or built in) to containers."""
+    if Path("/sys/module/ip_vs").exists() or Path("/proc/net/ip_vs").exists():
+        return True
+    try:
+        return any(line.split()[0] == "ip_vs" for line in Path("/proc/modules").read_text().splitlines())
+    except OSError:
+        return False
 
 
 def ip_forward_enabled() -> bool:

@@ -6,9 +6,10 @@ import os
 import secrets
 import subprocess
 import time
+from ipaddress import IPv4Interface
 from pathlib import Path
 
-from halab.lab import names
+from halab.lab import names, network
 from halab.lab.aptproxy import PORT
 from halab.lab.errors import LabError
 from halab.lab.proc import run
@@ -19,6 +20,20 @@ HOST_RESOLV = Path("/etc/resolv.conf")
 HOST_LOCAL_CAS = Path("/usr/local/share/ca-certificates")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 STUB_RESOLVERS = ("127.0.0.53", "127.0.0.54")
+
+
+def plumb(state: LabState, node: NodeState, mtu: int) -> None:
+    """The node's network namespace and one veth per network it is on, default route via the host."""
+    spec = state.spec
+    nspec = spec.node(node.name)
+    if not network.netns_exists(node.netns):
+        network.create_netns(node.netns)
+    for link, net in enumerate(spec.networks):
+        if net.name not in nspec.addresses or network.link_exists(node.veths[link]):
+            continue
+        address = IPv4Interface(f"{nspec.addresses[net.name]}/{net.subnet.prefixlen}")
+        network.add_veth(node.veths[link], node.netns, net.interface, names.bridge(spec.name, link), address, mtu)
+    network.replace_default_route(node.netns, str(spec.primary.host_address))
 
 
 def mount_root(state: LabState, node: NodeState, image: Path) -> None:

@@ -48,6 +48,21 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
+class BmcSpec:
+    """The nodes' virtual BMCs: node i answers at port `port + i` (and its PDU outlet at
+    `pdu_port + i`) on the primary network's host address. `password` is a secret source
+    ({"env": NAME} or {"file": PATH}); None: the lab generates one (labs/<lab>/bmc-password)."""
+
+    username: str = "admin"
+    password: dict[str, str] | None = None
+    port: int = 6230
+    pdu_port: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"username": self.username, "password": self.password, "port": self.port, "pdu_port": self.pdu_port}
+
+
+@dataclass(frozen=True)
 class LabSpec:
     """A whole lab. The first network is primary: default route, SSH, NAT, /etc/hosts."""
 
@@ -56,6 +71,7 @@ class LabSpec:
     nodes: list[NodeSpec]
     vm_memory_mb: int = 1024
     vm_disk_mb: int = 256
+    bmc: BmcSpec = field(default_factory=BmcSpec)
 
     @property
     def has_vms(self) -> bool:
@@ -96,6 +112,7 @@ class LabSpec:
             ],
             "vm_memory_mb": self.vm_memory_mb,
             "vm_disk_mb": self.vm_disk_mb,
+            "bmc": self.bmc.to_json(),
         }
 
     @classmethod
@@ -123,6 +140,7 @@ class LabSpec:
             ],
             vm_memory_mb=data.get("vm_memory_mb", 1024),
             vm_disk_mb=data.get("vm_disk_mb", 256),
+            bmc=BmcSpec(**data.get("bmc", {})),
         )
 
 
@@ -172,9 +190,20 @@ def lab_spec_from_cluster(cluster: Any, name: str | None = None, backend: str | 
         nodes,
         vm_memory_mb=getattr(settings, "vm_memory_mb", 1024),
         vm_disk_mb=getattr(settings, "vm_disk_mb", 256),
+        bmc=_bmc_spec(getattr(settings, "bmc", None)),
     )
     validate(spec)
     return spec
+
+
+def _bmc_spec(settings: Any) -> BmcSpec:
+    """`lab.bmc` of the cluster file (duck-typed: username, password {env}/{file}, ports)."""
+    if settings is None:
+        return BmcSpec()
+    source = settings.password
+    password = None if source is None else {key: str(getattr(source, key)) for key in ("env", "file")
+                                            if getattr(source, key, None) is not None}  # fmt: skip
+    return BmcSpec(settings.username, password, settings.port, settings.pdu_port)
 
 
 def _drbd_disks(cluster: Any) -> dict[str, list[tuple[str, str]]]:
@@ -230,8 +259,22 @@ def _check_in(field_name: str, address: IPv4Address, subnet: IPv4Network) -> Non
         raise LabInputError(f"{field_name}: {address} is not a host address of {subnet}")
 
 
+def _check_bmc_ports(spec: LabSpec) -> None:
+    count = len(spec.nodes)
+    ranges = {"lab.bmc.port": spec.bmc.port, "lab.bmc.pdu_port": spec.bmc.pdu_port}
+    used = {field_name: range(first, first + count) for field_name, first in ranges.items() if first is not None}
+    for field_name, ports in used.items():
+        if ports.stop - 1 > 65535:
+            raise LabInputError(f"{field_name}: {ports.start} + {count} nodes runs past port 65535")
+        if 3142 in ports:
+            raise LabInputError(f"{field_name}: ports {ports.start}-{ports.stop - 1} include the apt proxy's 3142")
+    if len(used) == 2 and set(used["lab.bmc.port"]) & set(used["lab.bmc.pdu_port"]):
+        raise LabInputError("lab.bmc.pdu_port: the PDU ports overlap the BMC ports (one port per node each)")
+
+
 def validate(spec: LabSpec) -> None:
     """Raise LabInputError naming the offending field if the lab cannot be built."""
+    _check_bmc_ports(spec)
     if not spec.networks:
         raise LabInputError("networks: a lab needs at least one network")
     if not spec.nodes:

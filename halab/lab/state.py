@@ -49,6 +49,8 @@ class NodeState:
     backend: str = "container"
     qemu: Proc | None = None  # VM nodes: the QEMU process (killing it is a power cut)
     image: str | None = None  # VM nodes: the baked image their overlay sits on (restore boots it)
+    cut: list[int] = field(default_factory=list)  # links pulled by `cut`: pulled until `restore`
+    bmc: Proc | None = None  # the node's virtual BMC (halab.lab.bmc)
 
     def dir(self, lab: str) -> Path:
         return lab_dir(lab) / "nodes" / self.name
@@ -66,6 +68,7 @@ class LabState:
     nodes: dict[str, NodeState] = field(default_factory=dict)
     proxy: Proc | None = None
     set_ip_forward: bool = False
+    unplugged: list[list[str]] = field(default_factory=list)  # DROP rules of unplugged BMCs
 
     @property
     def name(self) -> str:
@@ -103,6 +106,7 @@ class LabState:
             "known_hosts": str(self.known_hosts),
             "proxy": self.proxy.to_json() if self.proxy else None,
             "set_ip_forward": self.set_ip_forward,
+            "unplugged": self.unplugged,
             "nodes": {
                 n.name: {
                     "index": n.index,
@@ -115,6 +119,8 @@ class LabState:
                     "backend": n.backend,
                     "qemu": n.qemu.to_json() if n.qemu else None,
                     "image": n.image,
+                    "cut": n.cut,
+                    "bmc": n.bmc.to_json() if n.bmc else None,
                 }
                 for n in self.nodes.values()
             },
@@ -129,6 +135,7 @@ class LabState:
             rules=data["iptables"],
             proxy=Proc.from_json(data.get("proxy")),
             set_ip_forward=data.get("set_ip_forward", False),
+            unplugged=data.get("unplugged", []),
             nodes={
                 name: NodeState(
                     name=name,
@@ -142,6 +149,8 @@ class LabState:
                     backend=n.get("backend", "container"),
                     qemu=Proc.from_json(n.get("qemu")),
                     image=n.get("image"),
+                    cut=n.get("cut", []),
+                    bmc=Proc.from_json(n.get("bmc")),
                 )
                 for name, n in data["nodes"].items()
             },

@@ -24,7 +24,7 @@ from halab.paths import cache_dir
 HA_PACKAGES = (
     "corosync", "corosync-qdevice", "pacemaker", "pacemaker-cli-utils", "resource-agents",
     "keepalived", "ipvsadm", "drbd-utils", "apache2", "curl", "e2fsprogs", "util-linux",
-    "procps", "iproute2", "psmisc",
+    "procps", "iproute2", "psmisc", "fence-agents", "ipmitool",
     "python3-apt",  # Ansible's apt module installs it (apt in a TCG guest: minutes) if missing
 )  # fmt: skip
 KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")

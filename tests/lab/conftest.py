@@ -32,6 +32,8 @@ def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     if reason:
         pytest.skip(reason)
     monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path / "state"))
+    # The examples' fence devices and lab BMCs read it (tests that hunt for it set their own).
+    monkeypatch.setenv("HALAB_LAB_BMC_PASSWORD", os.environ.get("HALAB_LAB_BMC_PASSWORD", "lab-bmc-test"))
     yield tmp_path / "state"
     for name in state.lab_names():
         try:
@@ -58,6 +60,6 @@ def leaks(lab: str, lab_dir: Path) -> list[str]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if prefix in cmdline or str(lab_dir) in cmdline:
+        if prefix in cmdline or str(lab_dir) in cmdline or f"halab.lab.bmcserver {lab} " in cmdline:
             found.append(f"process {pid}: {cmdline[:120]}")
     return found

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from halab.lab import lab as ops
-from halab.lab import lab_spec_from_cluster, vm
+from halab.lab import lab_spec_from_cluster, network, vm
+from halab.lab.backends import BACKENDS
 from halab.lab.errors import LabInputError
 from halab.lab.ssh import make_key
 from halab.lab.state import LabState, NodeState
@@ -120,12 +121,13 @@ def test_container_nodes_run_vrrp_only_without_host_ip_vs(monkeypatch: pytest.Mo
     for i, n in enumerate(spec.nodes):
         st.nodes[n.name] = NodeState(n.name, i, "ns", "m", [], backend=n.backend)
     st.save()
-    monkeypatch.setattr(ops, "_running", lambda ns: True)
-    monkeypatch.setattr(ops, "host_has_ip_vs", lambda: False)
+    for backend in BACKENDS.values():
+        monkeypatch.setattr(backend, "running", lambda ns: True)
+    monkeypatch.setattr(network, "host_has_ip_vs", lambda: False)
     over = ops.inventory_overrides(spec.name)
     assert over is not None
     assert over["rs1"]["keepalived_ipvs_enabled"] is False
     assert "keepalived_ipvs_enabled" not in over["lb1"]
     assert "ControlPersist" in over["lb1"]["ansible_ssh_common_args"]
-    monkeypatch.setattr(ops, "host_has_ip_vs", lambda: True)
+    monkeypatch.setattr(network, "host_has_ip_vs", lambda: True)
     assert "keepalived_ipvs_enabled" not in ops.inventory_overrides(spec.name)["rs1"]

@@ -1,0 +1,139 @@
+"""How a lab node exists: the one interface between the lab's life cycle and its node kinds.
+
+`lab.py` (up, crash, cut, restore, down), the virtual BMCs and the status view ask a
+node's backend; only the backends know whether a node is a systemd-nspawn container
+(`node.py`) or a QEMU VM (`vm.py`). Every backend plugs its nodes into the same lab
+bridges with one host-side link per network, named `NodeState.veths[link]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from halab.lab import image, network, node, vm, vmimage
+from halab.lab.state import LabState, NodeState
+
+
+class Backend(Protocol):
+    """What the lab needs of a kind of node."""
+
+    kind: str
+    ssh_timeout: float
+    building_message: str
+
+    def image_ready(self) -> bool: ...
+    def ensure_image(self) -> Path: ...
+    def plumb(self, st: LabState, ns: NodeState, mtu: int) -> None: ...
+    def create(self, st: LabState, ns: NodeState, image: Path, mtu: int) -> None: ...
+    def boot(self, st: LabState, ns: NodeState) -> None: ...
+    def running(self, ns: NodeState) -> bool: ...
+    def power_off(self, ns: NodeState) -> None: ...
+    def pid(self, ns: NodeState) -> int | None: ...
+    def host_public_key(self, st: LabState, ns: NodeState) -> Path: ...
+    def alive(self, ns: NodeState) -> Callable[[], bool] | None: ...
+    def diagnostics(self, st: LabState, ns: NodeState) -> str: ...
+    def connection_vars(self) -> dict[str, Any]: ...
+
+
+class ContainerBackend:
+    """systemd-nspawn in its own network namespace, root on an overlay of the base image."""
+
+    kind = "container"
+    ssh_timeout = 90.0
+    building_message = "building the Debian base image (once per machine, about 80 s)..."
+
+    def image_ready(self) -> bool:
+        return image.image_ready()
+
+    def ensure_image(self) -> Path:
+        return image.ensure_image()
+
+    def plumb(self, st: LabState, ns: NodeState, mtu: int) -> None:
+        node.plumb(st, ns, mtu)
+
+    def create(self, st: LabState, ns: NodeState, base: Path, mtu: int) -> None:
+        node.mount_root(st, ns, base)
+        node.write_identity(st, ns)
+
+    def boot(self, st: LabState, ns: NodeState) -> None:
+        node.boot(st, ns)
+
+    def running(self, ns: NodeState) -> bool:
+        return node.running(ns)
+
+    def power_off(self, ns: NodeState) -> None:
+        node.power_off(ns)
+
+    def pid(self, ns: NodeState) -> int | None:
+        return ns.nspawn.pid if ns.nspawn else None
+
+    def host_public_key(self, st: LabState, ns: NodeState) -> Path:
+        return ns.root(st.name) / "etc/ssh/ssh_host_ed25519_key.pub"
+
+    def alive(self, ns: NodeState) -> Callable[[], bool] | None:
+        return None
+
+    def diagnostics(self, st: LabState, ns: NodeState) -> str:
+        log = ns.dir(st.name) / "nspawn.log"
+        return log.read_text(errors="replace")[-1500:] if log.exists() else "(no nspawn log)"
+
+    def connection_vars(self) -> dict[str, Any]:
+        # A container shares the host kernel: without ip_vs keepalived would exit FATAL with
+        # virtual servers configured; VRRP alone still runs (the role warns).
+        return {} if network.host_has_ip_vs() else {"keepalived_ipvs_enabled": False}
+
+
+class VmBackend:
+    """QEMU with Debian's stock kernel (ip_vs, drbd): a qcow2 overlay of the baked image."""
+
+    kind = "vm"
+    ssh_timeout = vm.SSH_TIMEOUT
+    building_message = "building the VM image: stock kernel + HA packages (once per machine, about 150 s)..."
+
+    def image_ready(self) -> bool:
+        return vmimage.image_ready()
+
+    def ensure_image(self) -> Path:
+        return vmimage.ensure_vm_image()
+
+    def plumb(self, st: LabState, ns: NodeState, mtu: int) -> None:
+        vm.plumb(st, ns, mtu)
+
+    def create(self, st: LabState, ns: NodeState, base: Path, mtu: int) -> None:
+        vm.prepare(st, ns, base, mtu)
+        ns.image = str(base)  # restore boots the image the overlay was made on
+        st.save()
+
+    def boot(self, st: LabState, ns: NodeState) -> None:
+        vm.boot(st, ns, Path(ns.image) if ns.image else vmimage.image_dir())
+
+    def running(self, ns: NodeState) -> bool:
+        return vm.running(ns)
+
+    def power_off(self, ns: NodeState) -> None:
+        vm.power_off(ns)
+
+    def pid(self, ns: NodeState) -> int | None:
+        return ns.qemu.pid if ns.qemu else None
+
+    def host_public_key(self, st: LabState, ns: NodeState) -> Path:
+        return vm.host_key(st, ns).with_suffix(".pub")
+
+    def alive(self, ns: NodeState) -> Callable[[], bool] | None:
+        return lambda: vm.running(ns)
+
+    def diagnostics(self, st: LabState, ns: NodeState) -> str:
+        return f"last console lines of {ns.name}:\n{vm.console_tail(st, ns)}"
+
+    def connection_vars(self) -> dict[str, Any]:
+        # A new SSH connection to a TCG guest costs seconds: keep the master longer.
+        return {"ansible_timeout": 60}
+
+
+BACKENDS: dict[str, Backend] = {b.kind: b for b in (ContainerBackend(), VmBackend())}
+
+
+def backend_of(kind: str) -> Backend:
+    return BACKENDS[kind]

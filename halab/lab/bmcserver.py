@@ -1,0 +1,84 @@
+"""The process behind one lab node's virtual BMC (see `halab.lab.bmc`).
+
+`python -m halab.lab.bmcserver LAB NODE ADDRESS BMC_PORT [PDU_PORT]`; the user name and
+password come on stdin (two lines). One pyghmi BMC server per port, all acting on the
+same node through the lab's power verbs; every power action is logged with the device
+that did it, never a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+import pyghmi.ipmi.bmc as pyghmi_bmc
+import pyghmi.ipmi.private.session as ipmi_session
+
+from halab.lab import lab
+from halab.lab.bmc import DEVICES
+from halab.lab.errors import LabError
+
+POWER_OFF, POWER_ON = 0, 1
+NODE_BUSY = 0xC0  # IPMI completion code: the command failed, the client may retry
+
+
+def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username: str, secret: str) -> None:
+    """Serve the node's BMC (and PDU outlet) until killed."""
+
+    class NodeBmc(pyghmi_bmc.Bmc):
+        device = "bmc"
+
+        def guarded(self, what: str, action: Any) -> int:
+            try:
+                outcome = "" if action() else " (no change)"
+            except LabError as exc:
+                outcome, code = f" failed: {exc}", NODE_BUSY
+            else:
+                code = 0
+            print(f"{time.strftime('%F %T')} {self.device}: power {what}{outcome}", file=sys.stderr, flush=True)
+            return code
+
+        def get_power_state(self) -> int:
+            return POWER_ON if lab.running(lab_name, node) else POWER_OFF
+
+        def power_off(self) -> int:
+            return self.guarded("off", lambda: lab.power_off(lab_name, node))
+
+        def power_shutdown(self) -> int:  # no ACPI in the lab: a soft off is an off
+            return self.power_off()
+
+        def power_on(self) -> int:
+            return self.guarded("on", lambda: lab.power_on(lab_name, node))
+
+        def power_cycle(self) -> int:
+            return self.guarded("cycle", lambda: lab.power_off(lab_name, node) | lab.power_on(lab_name, node))
+
+        def power_reset(self) -> int:
+            return self.power_cycle()
+
+        def cold_reset(self) -> int:
+            return 0
+
+        def get_system_guid(self) -> uuid.UUID:
+            return uuid.uuid5(uuid.NAMESPACE_URL, f"halab-lab:{lab_name}/{node}")
+
+    for device, port in zip(DEVICES, udp_ports, strict=False):
+        server = NodeBmc({username: secret}, port=port, address=address)
+        server.device = device
+    print(f"{node}: BMC listening on {address} udp {', '.join(map(str, udp_ports))}", file=sys.stderr, flush=True)
+    while True:
+        ipmi_session.Session.wait_for_rsp(timeout=1)
+        with contextlib.suppress(ChildProcessError):  # nodes booted here exit when powered off
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+
+if __name__ == "__main__":
+    lab_arg, node_arg, address_arg, *port_args = sys.argv[1:]
+    user, password_line = sys.stdin.readline().strip(), sys.stdin.readline().strip()
+    sys.stdin.close()
+    serve(lab_arg, node_arg, address_arg, [int(p) for p in port_args], user, password_line)
