@@ -51,6 +51,7 @@ def wait_serving(node: str, timeout: float) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="halab-bench-") as tmp:
         os.environ["HALAB_STATE_DIR"] = str(Path(tmp) / "state")
+        os.environ.setdefault("HALAB_LAB_BMC_PASSWORD", "lab-bmc-bench")  # the examples' fence devices
         try:
             up = halab("lab", "up", str(EXAMPLE))
             first = halab("deploy", str(EXAMPLE))

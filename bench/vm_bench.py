@@ -31,6 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="halab-vmbench-") as tmp:
         os.environ["HALAB_STATE_DIR"] = str(Path(tmp) / "state")
+        os.environ.setdefault("HALAB_LAB_BMC_PASSWORD", "lab-bmc-bench")  # the examples' fence devices
         if args.cold:
             os.environ["HALAB_CACHE_DIR"] = str(Path(tmp) / "cache")
         from halab.lab import lab, ssh, state, vm, vmimage

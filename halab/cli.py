@@ -148,6 +148,17 @@ def move(cluster_file: Path, resource: str, node: str | None, lifetime: str | No
 
 @main.command()
 @cluster_file
+@click.argument("resource", required=False)
+@click.option("--node", help="only on this member")
+def cleanup(cluster_file: Path, resource: str | None, node: str | None) -> None:
+    """Clear failed actions (all, or RESOURCE's) and wait until the cluster has settled."""
+    from .operate import cleanup as run_cleanup
+
+    run_cleanup(load_cluster(cluster_file), resource, node)
+
+
+@main.command()
+@cluster_file
 @click.argument("node")
 @click.option("--off", is_flag=True, help="take the node out of standby")
 def standby(cluster_file: Path, node: str, off: bool) -> None:
@@ -169,7 +180,7 @@ def standby(cluster_file: Path, node: str, off: bool) -> None:
 @click.option("--timeout", type=float, default=120, show_default=True, help="seconds to wait for recovery")
 def drill(cluster_file: Path, mode: str, timeout: float) -> None:
     """Failover drill: fail the active node, time the recovery, restore, check for split brain."""
-    from .operate import drill as run_drill
+    from .drill import drill as run_drill
 
     run_drill(load_cluster(cluster_file), mode, timeout)
 

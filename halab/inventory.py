@@ -109,9 +109,13 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
     orders: list[dict[str, Any]] = []
     apache = cluster.apache
 
+    fence_levels: list[dict[str, Any]] = []
     if isinstance(cluster.fencing, Fencing):
+        race = cluster.fence_race
         for index, device in enumerate(cluster.fencing.devices):
             params: dict[str, Any] = {"pcmk_host_list": " ".join(device.targets), **device.params}
+            if race in ("priority", "random"):
+                params.setdefault("pcmk_delay_max", cluster.fencing.delay_max)
             fence = _primitive(
                 device.name, f"stonith:{device.agent}", params, [_op("monitor", device.monitor_interval)], {}
             )
@@ -283,12 +287,23 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         )
     for entries in (locations, colocations, orders):
         _dedupe_ids(entries)
+    if isinstance(cluster.fencing, Fencing):
+        fence_levels = [
+            {"target": node, "index": position, "devices": list(devices)}
+            for node, levels in cluster.fencing.levels.items()
+            for position, devices in enumerate(levels, start=1)
+        ]
 
     properties = {"stonith-enabled": "true" if cluster.fencing_enabled else "false"}
+    rsc_defaults = {k: _scalar(v) for k, v in cluster.pacemaker.resource_defaults.items()}
+    if cluster.fence_race == "priority" and isinstance(cluster.fencing, Fencing):
+        # The node running more resources (each counts 1) wins: its fencing waits no delay.
+        properties["priority-fencing-delay"] = cluster.fencing.priority_delay
+        rsc_defaults.setdefault("priority", "1")
     properties |= {k: _scalar(v) for k, v in cluster.pacemaker.properties.items()}
     out: dict[str, Any] = {
         "pacemaker_cluster_properties": properties,
-        "pacemaker_rsc_defaults": {k: _scalar(v) for k, v in cluster.pacemaker.resource_defaults.items()},
+        "pacemaker_rsc_defaults": rsc_defaults,
         "pacemaker_op_defaults": {k: _scalar(v) for k, v in cluster.pacemaker.op_defaults.items()},
         "pacemaker_primitives": primitives,
         "pacemaker_groups": groups,
@@ -296,6 +311,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         "pacemaker_locations": locations,
         "pacemaker_colocations": colocations,
         "pacemaker_orders": orders,
+        "pacemaker_fencing_levels": fence_levels,
     }
     if cluster.pacemaker.hacluster_password is not None:
         out["pacemaker_hacluster_password"] = secret_ref(("pacemaker", "hacluster_password"))

@@ -1,11 +1,9 @@
-"""Day-2 verbs on a deployed cluster: status, maintenance moves, standby, failover drills."""
+"""Day-2 verbs on a deployed cluster: status, maintenance moves, standby (drills: halab.drill)."""
 
 from __future__ import annotations
 
 import re
 import shlex
-import time
-import urllib.request
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,8 +14,10 @@ from rich.table import Table
 
 from .errors import InvalidInput, OperationFailed, Problem
 from .formats import ISO_DURATION
-from .model import ApacheResource, Cluster, IpResource
+from .model import Cluster, Fencing
+from .naming import derived_resource_names
 from .remote import Hosts, Result
+from .services import answers, probes
 
 console = Console()
 
@@ -112,6 +112,7 @@ def show_status(cluster: Cluster) -> bool:
     holders = _vip_holders(cluster, hosts)
     for vip, names in holders.items():
         console.print(f"VRRP VIP {vip}: {', '.join(names) or 'NOBODY'}")
+    serving = _services_table(cluster, hosts, members)
     for failure in state.failures:
         console.print(f"[red]failed action[/red] {failure}")
     healthy = (
@@ -120,8 +121,32 @@ def show_status(cluster: Cluster) -> bool:
         and not state.stopped
         and not state.failures
         and all(len(v) == 1 for v in holders.values())
+        and serving
     )
     console.print("healthy" if healthy else "[red]NOT healthy[/red]")
+    return healthy
+
+
+def _services_table(cluster: Cluster, hosts: Hosts, members: list[str]) -> bool:
+    """Each floating IP checked for what it fronts, from this machine (halab.services)."""
+    names = {r.name for r in cluster.resources}
+    checked = [p for p in probes(cluster) if p.vip in names]
+    if not checked:
+        return True
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        addresses = dict(zip(members, pool.map(lambda h: hosts.run(h, "ip -o -4 addr show", 15).stdout, members),
+                             strict=True))  # fmt: skip
+    table = Table(title="services (checked from here)")
+    for column in ("floating IP", "fronts", "check", "held by", "result"):
+        table.add_column(column)
+    healthy = True
+    for probe in checked:
+        held = [m for m, out in addresses.items() if f" {probe.address}/" in out]
+        ok = len(held) == 1 and answers(probe, timeout=3)
+        healthy &= ok
+        table.add_row(probe.vip, probe.service, probe.describe(), ", ".join(held) or "NOBODY",
+                      "ok" if ok else "[red]FAIL[/red]")  # fmt: skip
+    console.print(table)
     return healthy
 
 
@@ -136,12 +161,18 @@ def _on_member(cluster: Cluster, hosts: Hosts, command: str, timeout: float = 18
     raise OperationFailed(f"`{command}` failed: {detail}")
 
 
-def _settle(cluster: Cluster, hosts: Hosts, timeout: int) -> None:
+def set_standby(cluster: Cluster, hosts: Hosts, node: str, on: bool) -> None:
+    command = ["crm_attribute", "--node", node, "--name", "standby", "--update", "on" if on else "off"]
+    _on_member(cluster, hosts, shlex.join(command))
+
+
+def settle(cluster: Cluster, hosts: Hosts, timeout: int) -> None:
     _on_member(cluster, hosts, f"crm_resource --wait --timeout={timeout}s", timeout + 30)
 
 
 def _require_resource(cluster: Cluster, resource: str) -> None:
-    names = {r.name for r in cluster.resources}
+    fence = [d.name for d in cluster.fencing.devices] if isinstance(cluster.fencing, Fencing) else []
+    names = {r.name for r in cluster.resources} | set(fence) | derived_resource_names(cluster)
     if resource not in names:
         raise InvalidInput(
             [Problem("resource", f"unknown resource '{resource}'", f"use one of: {', '.join(sorted(names))}")]
@@ -169,7 +200,7 @@ def move(cluster: Cluster, resource: str, node: str | None, lifetime: str | None
                                         "write e.g. PT30M, PT1H or P1DT12H")])  # fmt: skip
         command = ["crm_resource", "--move", "--resource", resource, "--node", node]
         _on_member(cluster, hosts, shlex.join(command + (["--lifetime", lifetime] if lifetime else [])))
-    _settle(cluster, hosts, 120)
+    settle(cluster, hosts, 120)
     state = cluster_state(cluster, hosts)
     where = state.resources.get(resource) or _group_location(state, cluster, resource)
     click.echo(f"{resource} runs on {', '.join(where) or 'nothing'}")
@@ -180,81 +211,32 @@ def _group_location(state: ClusterState, cluster: Cluster, group: str) -> list[s
     return sorted({n for m in members for n in state.resources.get(m, [])})
 
 
+def cleanup(cluster: Cluster, resource: str | None, node: str | None) -> None:
+    """Forget failed actions (Pacemaker re-probes the resources), then report what is left."""
+    if resource is not None:
+        _require_resource(cluster, resource)
+    if node is not None:
+        _require_member(cluster, node)
+    hosts = Hosts(cluster)
+    command = ["crm_resource", "--cleanup", *(["--resource", resource] if resource else []),
+               *(["--node", node] if node else [])]  # fmt: skip
+    _on_member(cluster, hosts, shlex.join(command))
+    settle(cluster, hosts, 120)
+    failures = cluster_state(cluster, hosts).failures
+    for failure in failures:
+        click.echo(f"failed action {failure}")
+    click.echo("no failed actions; cluster settled" if not failures else f"{len(failures)} failed action(s) remain")
+    if failures:
+        raise OperationFailed("failed actions remain after the cleanup: fix their cause first")
+
+
 def standby(cluster: Cluster, node: str, on: bool) -> None:
     """Put a member in (or out of) standby and wait until the cluster has settled."""
     _require_member(cluster, node)
     hosts = Hosts(cluster)
-    _set_standby(cluster, hosts, node, on)
-    _settle(cluster, hosts, 120)
+    set_standby(cluster, hosts, node, on)
+    settle(cluster, hosts, 120)
     click.echo(f"{node}: standby {'on' if on else 'off'}; cluster settled")
-
-
-@dataclass
-class DrillReport:
-    resource: str
-    url: str
-    before: str
-    after: str
-    outage_s: float
-    holders_after_restore: list[str]
-
-
-def _service(cluster: Cluster) -> tuple[IpResource, str]:
-    vip = next((r for r in cluster.resources if isinstance(r, IpResource)), None)
-    if vip is None:
-        raise InvalidInput([Problem("resources", "no floating IP to drill", "add a resource of type ip")])
-    http = any(isinstance(r, ApacheResource) for r in cluster.resources)
-    url = f"http://{vip.address}:{cluster.apache.port}/" if http else ""
-    return vip, url
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
-
-
-def drill(cluster: Cluster, mode: str, timeout: float) -> DrillReport:
-    """Fail the node running the first floating IP; time until the service answers again.
-
-    mode: standby (safe anywhere), crash or cut (lab only: power-off / cable pulled).
-    Afterwards the node comes back and the drill checks the IP is held by exactly one node.
-    """
-    vip, url = _service(cluster)
-    hosts = Hosts(cluster)
-    state = cluster_state(cluster, hosts)
-    where = state.resources.get(vip.name, [])
-    if len(where) != 1:
-        raise OperationFailed(f"{vip.name} runs on {where or 'no node'}; a drill needs it on exactly one")
-    victim = where[0]
-    survivors = [n.name for n in cluster.members if n.name != victim]
-    click.echo(f"drill ({mode}): {vip.name} on {victim}; failing {victim}")
-    started = time.monotonic()
-    _fail(cluster, victim, mode, hosts)
-    after = ""
-    while time.monotonic() - started < timeout:
-        if not url or _answers(url):
-            now = cluster_state_from(cluster, hosts, survivors)
-            after = next(iter(now.resources.get(vip.name, [])), "")
-            if after and after != victim:
-                break
-        time.sleep(0.2)
-    outage = time.monotonic() - started
-    if not after or after == victim:
-        _recover(cluster, victim, mode, hosts)
-        raise OperationFailed(f"{vip.name} did not come back on another node within {timeout:.0f}s")
-    click.echo(f"{vip.name} answers from {after} after {outage:.1f}s; restoring {victim}")
-    _recover(cluster, victim, mode, hosts)
-    holders = _ip_holders(cluster, hosts, str(vip.address))
-    report = DrillReport(vip.name, url, victim, after, outage, holders)
-    if len(holders) != 1:
-        raise OperationFailed(
-            f"after restoring {victim}, {vip.address} is held by {holders or 'nobody'} (split brain: configure fencing)"
-        )
-    click.echo(f"after restore: {vip.address} held by {holders[0]} only; drill passed (recovery {outage:.1f}s)")
-    return report
 
 
 def cluster_state_from(cluster: Cluster, hosts: Hosts, members: list[str]) -> ClusterState:
@@ -266,47 +248,3 @@ def cluster_state_from(cluster: Cluster, hosts: Hosts, members: list[str]) -> Cl
             _parse_crm_mon(mon.stdout, state)
             return state
     return ClusterState(seen_from="")
-
-
-def _ip_holders(cluster: Cluster, hosts: Hosts, address: str) -> list[str]:
-    members = [n.name for n in cluster.members]
-    with ThreadPoolExecutor(max_workers=len(members)) as pool:
-        out = list(pool.map(lambda h: hosts.run(h, "ip -o -4 addr show", 15), members))
-    return [r.host for r in out if f" {address}/" in r.stdout]
-
-
-def _lab():
-    from .lab import lab as lab_api
-
-    return lab_api
-
-
-def _set_standby(cluster: Cluster, hosts: Hosts, node: str, on: bool) -> None:
-    command = ["crm_attribute", "--node", node, "--name", "standby", "--update", "on" if on else "off"]
-    _on_member(cluster, hosts, shlex.join(command))
-
-
-def _fail(cluster: Cluster, node: str, mode: str, hosts: Hosts) -> None:
-    if mode == "standby":
-        _set_standby(cluster, hosts, node, True)
-    elif mode == "crash":
-        _lab().crash(cluster.name, node)
-    else:
-        for link in range(len(cluster.networks)):
-            _lab().cut(cluster.name, node, link)
-
-
-def _recover(cluster: Cluster, node: str, mode: str, hosts: Hosts) -> None:
-    if mode == "standby":
-        _set_standby(cluster, hosts, node, False)
-    else:
-        _lab().restore(cluster.name, node)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        state = cluster_state_from(cluster, hosts, [n.name for n in cluster.members])
-        if node in state.online:
-            break
-        time.sleep(2)
-    else:
-        raise OperationFailed(f"{node} did not rejoin the cluster within 180s")
-    _settle(cluster, hosts, 120)

@@ -35,10 +35,12 @@ class SecretPlace:
 
 
 def secret_places(cluster: Cluster) -> list[SecretPlace]:
-    """Every secret the file sets, in file order."""
+    """Every secret the file sets for its hosts, in file order (`lab.bmc.password` is the
+    lab's own: `halab lab up` resolves it with the same rules)."""
     places = [SecretPlace(("pacemaker", "hacluster_password"), cluster.pacemaker.hacluster_password)]
     if isinstance(cluster.fencing, Fencing):
-        places += [SecretPlace(("fencing", "devices", i, "password"), d.password)
+        places += [SecretPlace(("fencing", "devices", i, "password"), d.password,
+                               "ipmi_password" if d.agent == "fence_ipmilan" else "line")
                    for i, d in enumerate(cluster.fencing.devices)]  # fmt: skip
     if cluster.vrrp is not None:
         places += [SecretPlace(("vrrp", "instances", i, "auth_pass"), inst.auth_pass, "vrrp_auth_pass")

@@ -6,6 +6,7 @@ operator sees every problem at once.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from ipaddress import IPv4Address
@@ -23,6 +24,7 @@ from .model import (
     IpResource,
 )
 from .naming import derived_resource_names
+from .rolevars import fence_agents
 from .secrets import validation_findings as secret_findings
 
 Finding = tuple[tuple[str | int, ...], str, str]
@@ -241,6 +243,37 @@ def _fencing(cluster: Cluster) -> Iterator[Finding]:
             f"no fence device can fence member '{name}'",
             "add a device whose targets include it",
         )
+    yield from _fence_agents(cluster.fencing)
+    yield from _fence_levels(cluster.fencing, members)
+
+
+def _fence_agents(fencing: Fencing) -> Iterator[Finding]:
+    known = fence_agents()
+    for i, device in enumerate(fencing.devices):
+        if device.agent not in known:
+            close = difflib.get_close_matches(device.agent, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see roles/pacemaker/vars/Debian.yml for the agents"
+            yield ("fencing", "devices", i, "agent"), f"'{device.agent}' is not an agent of Debian's fence-agents", hint
+
+
+def _fence_levels(fencing: Fencing, members: set[str]) -> Iterator[Finding]:
+    targets = {d.name: set(d.targets) for d in fencing.devices}
+    for node, levels in fencing.levels.items():
+        base = ("fencing", "levels", node)
+        if node not in members:
+            yield base, f"'{node}' is not a cluster member", f"use one of: {', '.join(sorted(members))}"
+            continue
+        if len(levels) > 9:
+            yield base, f"{len(levels)} levels: Pacemaker numbers fencing levels 1 to 9", "use at most 9 levels"
+        for index, devices in enumerate(levels):
+            for j, name in enumerate(devices):
+                path = (*base, index, j)
+                if name not in targets:
+                    yield path, f"unknown fence device '{name}'", f"use one of: {', '.join(sorted(targets))}"
+                elif node not in targets[name]:
+                    yield path, f"device '{name}' cannot fence {node} (not a target)", "add the node to its targets"
+            for j, name in _indexed_duplicates(devices):
+                yield (*base, index, j), f"'{name}' is listed twice in this level", "list each device once"
 
 
 def _resources(cluster: Cluster) -> Iterator[Finding]:
@@ -582,6 +615,32 @@ def _lab(cluster: Cluster) -> Iterator[Finding]:
     for j, name in enumerate(cluster.lab.vm_nodes):
         if name not in names:
             yield ("lab", "vm_nodes", j), f"unknown node '{name}'", f"use one of: {', '.join(sorted(names))}"
+    yield from _lab_power_devices(cluster)
+
+
+def _lab_power_devices(cluster: Cluster) -> Iterator[Finding]:
+    """A fence device aimed at a lab BMC port (on the lab's host address) fences that node."""
+    if not isinstance(cluster.fencing, Fencing):
+        return
+    primary = cluster.networks[0]
+    host = primary.gateway or next(primary.subnet.hosts())
+    bmc = cluster.lab.bmc
+    owners: dict[int, str] = {}
+    for i, node in enumerate(cluster.nodes):
+        owners[bmc.port + i] = f"the lab BMC of {node.name}"
+        if bmc.pdu_port is not None:
+            owners[bmc.pdu_port + i] = f"the lab PDU outlet of {node.name}"
+    for i, device in enumerate(cluster.fencing.devices):
+        port = device.params.get("ipport")
+        if str(device.params.get("ip")) != str(host) or not isinstance(port, int) or port not in owners:
+            continue
+        owner = owners[port]
+        if len(device.targets) != 1 or not owner.endswith(f" of {device.targets[0]}"):
+            yield (
+                ("fencing", "devices", i, "params", "ipport"),
+                f"port {port} is {owner}, but the device fences {', '.join(device.targets)}",
+                "use the port of its target (lab.bmc.port + the node's position in nodes)",
+            )
 
 
 def _secrets(cluster: Cluster) -> Iterator[Finding]:

@@ -46,7 +46,7 @@ def test_secrets_become_lookups_not_values(tmp_path: Path, monkeypatch: pytest.M
     assert "password: '{{ lookup(''halab.ha.secret'', halab_secrets[''fencing.devices[0].password'']) }}'" in text
     secrets = build_inventory(cluster).group_vars["all"]["halab_secrets"]
     assert secrets["fencing.devices[0].password"] == {
-        "name": "fencing.devices[0].password", "format": "line", "env": "HALAB_IPMI_PASSWORD"}
+        "name": "fencing.devices[0].password", "format": "ipmi_password", "env": "HALAB_IPMI_PASSWORD"}
 
 
 def test_vault_secret_stays_encrypted(tmp_path: Path) -> None:

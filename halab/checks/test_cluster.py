@@ -11,20 +11,30 @@ from typing import Any
 
 import pytest
 
-from halab.model import ApacheResource, Cluster, IpResource
+from halab.model import Cluster
 from halab.render import SECRET_PLACEHOLDER, RenderedFile
-
-PACKAGES = {
-    "cluster_members": ["corosync", "pacemaker", "pacemaker-cli-utils", "resource-agents"],
-    "qdevice_hosts": ["corosync-qnetd"],
-    "apache_servers": ["apache2"],
-    "lvs_directors": ["keepalived", "ipvsadm"],
-    "drbd_nodes": ["drbd-utils"],
-}
+from halab.rolevars import fence_agents, role_vars
+from halab.services import Probe, probes
 
 
-def test_packages_installed(host: Any, node: str, groups: set[str]) -> None:
-    wanted = sorted({pkg for group in groups for pkg in PACKAGES.get(group, [])})
+def _packages(group: str, inventory: Any) -> list[str]:
+    """What the roles install for a group, read from their vars (halab.rolevars)."""
+    all_vars = inventory.group_vars["all"]
+    if group == "cluster_members":
+        agents = {p["type"] for p in all_vars["pacemaker_primitives"] if p["class"] == "stonith"}
+        fence = fence_agents()
+        return [*role_vars("corosync")["__corosync_packages"], *role_vars("pacemaker")["__pacemaker_packages"],
+                *(pkg for agent in agents for pkg in fence.get(agent, []))]  # fmt: skip
+    if group == "lvs_directors":
+        ipvs = all_vars.get("keepalived_virtual_servers") and role_vars("keepalived")["__keepalived_ipvs_packages"]
+        return [*role_vars("keepalived")["__keepalived_packages"], *(ipvs or [])]
+    roles = {"qdevice_hosts": ("corosync", "__corosync_qnetd_packages"),
+             "apache_servers": ("apache", "__apache_packages"), "drbd_nodes": ("drbd", "__drbd_packages")}  # fmt: skip
+    return role_vars(roles[group][0])[roles[group][1]] if group in roles else []
+
+
+def test_packages_installed(host: Any, node: str, groups: set[str], inventory: Any) -> None:
+    wanted = sorted({pkg for group in groups for pkg in _packages(group, inventory)})
     missing = [pkg for pkg in wanted if not host.package(pkg).is_installed]
     assert not missing, f"{node}: packages not installed: {missing}"
 
@@ -180,21 +190,66 @@ def test_every_resource_runs_where_allowed(host: Any, node: str, groups: set[str
     assert not problems, f"{node}: " + "; ".join(problems)
 
 
-def test_floating_ips_answer(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
+def _stonith_ids(inventory: Any) -> list[str]:
+    return [p["id"] for p in inventory.group_vars["all"]["pacemaker_primitives"] if p["class"] == "stonith"]
+
+
+def test_fencing_is_enabled_registered_and_ordered(host: Any, node: str, groups: set[str], inventory: Any,
+                                                   peer: Any) -> None:  # fmt: skip
+    """stonith-enabled matches the file; every device is registered with some member's
+    fencer; the live fencing topology is the file's levels."""
     _only(groups, "cluster_members")
-    serves_http = any(isinstance(r, ApacheResource) for r in cluster.resources)
+    members = inventory.groups["cluster_members"]
+    if node != members[0]:
+        pytest.skip("checked once, from the first member")
+    devices = _stonith_ids(inventory)
     problems = []
-    for res in cluster.resources:
-        if not isinstance(res, IpResource):
-            continue
-        if serves_http:
-            url = f"http://{res.address}:{cluster.apache.port}/"
-            code = host.run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {url}").stdout.strip()
-            if code != "200":
-                problems.append(f"{url} answered {code or 'nothing'}")
-        elif host.run(f"ping -c1 -W2 {res.address}").rc != 0:
-            problems.append(f"{res.address} does not answer ping")
+    enabled = host.run("crm_attribute --type crm_config --name stonith-enabled --query --quiet").stdout.strip()
+    if (enabled == "true") != bool(devices):
+        problems.append(f"stonith-enabled is {enabled or 'unset'} with {len(devices)} fence device(s) configured")
+    registered = {line.strip() for name in members
+                  for line in peer(name).run("stonith_admin --list-registered").stdout.splitlines()[:-1]}  # fmt: skip
+    missing = sorted(set(devices) - registered)
+    if missing:
+        problems.append(f"fence devices not registered with any member's fencer: {missing}")
+    wanted = sorted((lv["target"], lv["index"], ",".join(lv["devices"]))
+                    for lv in inventory.group_vars["all"].get("pacemaker_fencing_levels", []))  # fmt: skip
+    live_xml = host.run("cibadmin --query --scope fencing-topology").stdout
+    live = sorted((e.get("target"), int(e.get("index", 0)), e.get("devices")) for e in
+                  ET.fromstring(live_xml).iter("fencing-level")) if live_xml.strip() else []  # fmt: skip
+    if live != wanted:
+        problems.append(f"fencing topology {live} differs from the file's levels {wanted}")
     assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def _probe_problem(host: Any, probe: Probe, holders: list[str]) -> str | None:
+    """Why `probe` fails from `host` (None: it serves), in the words of `Probe.describe`."""
+    if probe.kind == "http":
+        code = host.run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {probe.url}").stdout.strip()
+        return None if code == str(probe.status) else f"answered {code if code not in ('', '000') else 'nothing'}"
+    if probe.kind == "tcp":
+        command = f"timeout 5 bash -c 'exec 3<>/dev/tcp/{probe.address}/{probe.port}'"
+        return None if host.run(command).rc == 0 else "refused or timed out"
+    if len(holders) != 1:
+        return f"held by {holders or 'no node'}"
+    return None if host.run(f"ping -c1 -W2 {probe.address}").rc == 0 else f"held by {holders[0]} but no ping answer"
+
+
+def test_floating_ips_answer(host: Any, node: str, groups: set[str], cluster: Cluster, inventory: Any,
+                             peer: Any) -> None:  # fmt: skip
+    """Each Pacemaker floating IP serves what it fronts, checked for what that is (halab.services)."""
+    _only(groups, "cluster_members")
+    members = inventory.groups["cluster_members"]
+    addresses = {name: peer(name).run("ip -o -4 addr show").stdout for name in members}
+    problems = []
+    for probe in probes(cluster):
+        if probe.vip not in {r.name for r in cluster.resources}:
+            continue  # a VRRP VIP: the LVS checks below
+        holders = [name for name, out in addresses.items() if f" {probe.address}/" in out]
+        problem = _probe_problem(host, probe, holders)
+        if problem:
+            problems.append(f"{probe.vip} (fronting {probe.service}): {probe.describe()} failed from {node}: {problem}")
+    assert not problems, "; ".join(problems)
 
 
 def test_apache_health_endpoint(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:

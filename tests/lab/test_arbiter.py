@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT
-from .helpers import halab, page, wait_for_page
+from .helpers import halab, page, wait_for_page, wait_until
 from .helpers import on as lab_ssh
 
 pytestmark = pytest.mark.lab
@@ -65,11 +65,16 @@ def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Pat
 
     crash = halab("lab", "crash", "arb1")
     assert crash.returncode == 0, crash.stdout + crash.stderr
-    recovery = wait_for_page(VIP_URL, "arb2", 90)
-    print(f"service back on arb2 {recovery:.1f}s after crashing arb1")
 
-    # One member left: its own vote and the qdevice's are 2 of 3, so it stays quorate.
-    quorum = on("arb2", "corosync-quorumtool -s")
-    assert re.search(r"^Quorate:\s+Yes", quorum, re.M), quorum
-    assert re.search(r"^Total votes:\s+2$", quorum, re.M), quorum
-    assert re.search(r"^\s*0\s+1\s+Qdevice", quorum, re.M), quorum
+    # One member left: its own vote and the qdevice's are 2 of 3, so it stays quorate (and
+    # fences arb1 through its BMC, which boots it again: watch before it is back).
+    def alone_and_quorate() -> bool:
+        quorum = lab_ssh("arb", "arb2", "corosync-quorumtool -s", timeout=20).stdout
+        return all(re.search(p, quorum, re.M) for p in (r"^Quorate:\s+Yes", r"^Total votes:\s+2$",
+                                                           r"^\s*0\s+1\s+Qdevice"))  # fmt: skip
+
+    assert wait_until("arb2 quorate on its vote and the qdevice's", alone_and_quorate, 60, every=0.5) < 60
+    recovery = wait_for_page(VIP_URL, "arb2", 90)
+    print(f"service back on arb2 {recovery:.1f}s after crashing arb1 (fenced first)")
+    fenced = on("arb2", "stonith_admin --history arb1 --verbose")
+    assert "reboot of arb1 successful" in fenced, fenced

@@ -1,6 +1,7 @@
-"""Full stack on real lab nodes: lab up -> deploy -> HTTP via the VIP -> verify ->
-idempotent re-deploy -> hand edits noticed and reverted -> crash the active node -> the
-VIP serves from the peer -> down.
+"""Full stack on real lab nodes, fenced through the lab's virtual BMCs: lab up -> deploy ->
+HTTP via the VIP -> verify -> idempotent re-deploy -> hand edits noticed and reverted ->
+drills: cut the active node (it is fenced, no two holders of the VIP at any sample), crash
+it, crash it with its BMC unplugged (fencing level 2, the PDU outlet, fences it), standby.
 
 Timings are printed (run with -s to see them); the benchmark script records them.
 """
@@ -24,6 +25,7 @@ VIP_URL = "http://198.18.50.100/"
 
 
 SECRET = "Lab-hacluster-7f3a"  # the hacluster password this test deploys, then hunts for
+BMC_SECRET = "Lab-bmc-4c9e"  # the lab BMCs' password (the fence devices' too)
 
 
 def with_hacluster_password(tmp_path: Path) -> Path:
@@ -50,9 +52,12 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
     lab_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HALAB_HACLUSTER_PASSWORD", SECRET)  # only in halab's environment
+    monkeypatch.setenv("HALAB_LAB_BMC_PASSWORD", BMC_SECRET)
     cluster_file = with_hacluster_password(tmp_path)
     up = halab("lab", "up", str(cluster_file))
     assert up.returncode == 0, up.stdout + up.stderr
+    check = halab("deploy", str(cluster_file), "--check", "--diff")  # nothing exists yet: all new
+    assert SECRET not in check.stdout + check.stderr and BMC_SECRET not in check.stdout + check.stderr
 
     started = time.monotonic()
     first = halab("deploy", str(cluster_file))
@@ -69,8 +74,9 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
          "python3 -W ignore -c \"import crypt, spwd, sys; h = spwd.getspnam('hacluster').sp_pwdp; "
          f"sys.exit(crypt.crypt('{SECRET}', h) != h)\""], capture_output=True, text=True, check=False)
     assert shadow_ok.returncode == 0, shadow_ok.stdout + shadow_ok.stderr
-    assert SECRET not in first.stdout + first.stderr
+    assert SECRET not in first.stdout + first.stderr and BMC_SECRET not in first.stdout + first.stderr
     assert files_containing(lab_state, SECRET) == []
+    assert files_containing(lab_state / "runs", BMC_SECRET) == []  # (the nodes' CIB holds it, mode 0600)
 
     verify = halab("verify", str(cluster_file))
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -95,18 +101,34 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
             "[ $(stat -c %a /etc/corosync/corosync.conf) = 644 ]", "! systemctl is-enabled --quiet apache2")
     third = halab("deploy", str(cluster_file))
     assert "no changes" in third.stdout, third.stdout + third.stderr
+    changed = halab("deploy", str(cluster_file), "--check", "--diff")  # the CIB diff shows fence devices
+    assert BMC_SECRET not in changed.stdout + changed.stderr and SECRET not in changed.stdout + changed.stderr
 
-    crash = halab("lab", "crash", "web1")
-    assert crash.returncode == 0, crash.stdout + crash.stderr
-    recovery = wait_for_page(VIP_URL, "web2", 90)
-    print(f"service back on web2 {recovery:.1f}s after crashing web1")
+    power_log = lab_state / "labs" / "webnd" / "nodes" / "web1" / "bmc.log"
+    for mode in ("cut", "crash"):  # web1 runs the service (failback after each drill)
+        before = len(power_log.read_text().splitlines())
+        drill = halab("drill", str(cluster_file), "--mode", mode, "--timeout", "300", timeout=900)
+        assert drill.returncode == 0, drill.stdout + drill.stderr
+        assert "drill passed" in drill.stdout and "0 with two holders" in drill.stdout, drill.stdout
+        assert "web1 fenced, executed by web2" in drill.stdout, drill.stdout
+        assert "bmc: power on" in "\n".join(power_log.read_text().splitlines()[before:])
+        print(drill.stdout)
 
-    status = halab("status", str(cluster_file))
-    assert "web2" in status.stdout and status.returncode == 1, status.stdout  # web1 is down: not healthy
+    # Level 2: web1's BMC stops answering; its PDU outlet (the second level) must fence it.
+    assert halab("lab", "unplug", "web1").returncode == 0
+    before = len(power_log.read_text().splitlines())
+    drill = halab("drill", str(cluster_file), "--mode", "crash", "--timeout", "300", timeout=900)
+    assert halab("lab", "plug", "web1").returncode == 0
+    time.sleep(25)  # a monitor of bmc-web1 started while unplugged times out after 20 s
+    cleanup = halab("cleanup", str(cluster_file))  # bmc-web1's monitor failed while unplugged
+    assert cleanup.returncode == 0 and "no failed actions" in cleanup.stdout, cleanup.stdout + cleanup.stderr
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    actions = "\n".join(power_log.read_text().splitlines()[before:])
+    assert "pdu: power on" in actions and "bmc: power" not in actions, actions
+    print(drill.stdout)
 
-    restore = halab("lab", "restore", "web1")
-    assert restore.returncode == 0, restore.stdout + restore.stderr
-    assert wait_for_page(VIP_URL, "web1", 180) < 180  # failback once web1 rejoined
     drill = halab("drill", str(cluster_file), "--mode", "standby")
     assert drill.returncode == 0, drill.stdout + drill.stderr
     assert "drill passed" in drill.stdout
+    verify = halab("verify", str(cluster_file))
+    assert verify.returncode == 0, verify.stdout + verify.stderr

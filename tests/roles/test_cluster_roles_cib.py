@@ -134,3 +134,20 @@ def test_check_mode_and_redacted_diff(live: Path, tmp_path: Path) -> None:
     assert _tool(live, "cibadmin", "--query") == before  # check mode touched nothing
     assert "s3cret-ipmi" not in json.dumps(result)
     assert "fence_ipmilan" in result["diff"]["after"]
+
+
+def test_fencing_topology_is_applied_changed_and_removed(live: Path, tmp_path: Path) -> None:
+    src = render_cib("web-ap-nodrbd.yml", tmp_path)
+    first = run_module(live, src)
+    assert first["changed"] is True and "fencing-topology" in first["sections"], first
+    levels = _tool(live, "cibadmin", "--query", "--scope", "fencing-topology")
+    assert 'target="web1" index="2" devices="pdu-web1"' in levels
+    assert run_module(live, src)["changed"] is False
+    swapped = render_cib("web-ap-nodrbd.yml", tmp_path, pacemaker_fencing_levels=[
+        {"target": "web1", "index": 1, "devices": ["pdu-web1"]}])
+    assert run_module(live, swapped)["changed"] is True
+    levels = _tool(live, "cibadmin", "--query", "--scope", "fencing-topology")
+    assert 'index="1" devices="pdu-web1"' in levels and "bmc-web1" not in levels
+    none = render_cib("web-ap-nodrbd.yml", tmp_path, pacemaker_fencing_levels=[])
+    assert run_module(live, none)["changed"] is True
+    assert "fencing-level" not in _tool(live, "cibadmin", "--query")

@@ -12,7 +12,8 @@ short_description: Converge the live Pacemaker CIB to a rendered CIB document by
 description:
   - Reads the live CIB with C(cibadmin --query).
   - Builds the desired CIB as a copy of the live one in which C(resources), C(constraints),
-    C(rsc_defaults) and C(op_defaults) are replaced by those of O(src) (or O(content)), and the
+    C(fencing-topology), C(rsc_defaults) and C(op_defaults) are replaced by those of O(src)
+    (or O(content)), a section absent there is removed, and the
     C(cib-bootstrap-options) property set holds the properties given plus the
     Pacemaker-owned ones that are live (O(owned_properties)). Live C(nodes), C(status),
     other property sets and the C(cib) element's attributes are kept.
@@ -113,7 +114,7 @@ import xml.etree.ElementTree as ET  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-REPLACED = ("resources", "constraints", "rsc_defaults", "op_defaults")
+REPLACED = ("resources", "constraints", "fencing-topology", "rsc_defaults", "op_defaults")
 CONFIG_ORDER = ("crm_config", "nodes", "resources", "constraints", "fencing-topology",
                 "op_defaults", "rsc_defaults", "acls", "tags", "alerts")
 PROPERTY_SET = "cib-bootstrap-options"

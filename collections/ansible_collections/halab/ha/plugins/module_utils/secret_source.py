@@ -46,7 +46,16 @@ def _vrrp_auth_pass(value: str) -> str | None:
     return None
 
 
-FORMATS = {"line": _line, "vrrp_auth_pass": _vrrp_auth_pass}
+def _ipmi_password(value: str) -> str | None:
+    problem = _line(value)
+    if problem:
+        return problem
+    if len(value.encode("utf-8")) > 20:
+        return "is longer than 20 bytes, the most an IPMI 2.0 password holds"
+    return None
+
+
+FORMATS = {"line": _line, "vrrp_auth_pass": _vrrp_auth_pass, "ipmi_password": _ipmi_password}
 
 
 def format_problem(value: str, fmt: str) -> str | None:
