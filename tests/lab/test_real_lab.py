@@ -104,6 +104,9 @@ def test_cluster_lab_up_ssh_crash_cut_restore_down(lab_state: Path, tmp_path: Pa
     st = state.load("labtest")
     assert st is not None and st.nodes["beta"].leader != leader
 
+    # the virtual BMCs speak IPMI (ipmitool, as fence_ipmilan runs it) and act on the node
+    _ipmi_power_cycle(lab_state, status("labtest"))
+
     # Ansible reaches every node with the connection variables halab deploy will use
     overrides = inventory_overrides("labtest")
     assert overrides is not None and set(overrides) == {"alpha", "beta", "gamma"}
@@ -122,6 +125,46 @@ def test_cluster_lab_up_ssh_crash_cut_restore_down(lab_state: Path, tmp_path: Pa
     assert leaks("labtest", lab_dir) == []
     assert not lab_dir.exists()
     assert inventory_overrides("labtest") is None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _ipmitool(address: str, password: str, *command: str) -> subprocess.CompletedProcess[str]:
+    host, port = address.split(":")
+    return subprocess.run(["ipmitool", "-I", "lanplus", "-C", "3", "-H", host, "-p", port, "-U", "admin",
+                           "-E", *command], capture_output=True, text=True, timeout=60,
+                          env=os.environ | {"IPMI_PASSWORD": password})  # fmt: skip
+
+
+def _ipmi_power_cycle(lab_state: Path, nodes: dict) -> None:
+    password = (lab_state / "labs" / "labtest" / "bmc-password").read_text().strip()  # generated, 0600
+    assert (lab_state / "labs" / "labtest" / "bmc-password").stat().st_mode & 0o077 == 0
+    bmc = nodes["gamma"]["bmc"]["bmc"]["address"]
+    assert "Chassis Power is on" in _ipmitool(bmc, password, "power", "status").stdout
+    assert _ipmitool(bmc, "wrong-password", "power", "status").returncode != 0
+    assert _ipmitool(bmc, password, "power", "off").returncode == 0
+    assert status("labtest")["gamma"]["state"] == "down"
+    assert "Chassis Power is off" in _ipmitool(bmc, password, "power", "status").stdout
+    assert _ipmitool(bmc, password, "power", "on").returncode == 0
+    assert status("labtest")["gamma"]["state"] == "running"
+    assert _ipmitool(bmc, password, "power", "cycle").returncode == 0
+    assert status("labtest")["gamma"]["state"] == "running"
+    assert cli("unplug", "gamma")[0] == 0
+    assert status("labtest")["gamma"]["bmc"]["bmc"]["state"] == "unplugged"
+    assert _ipmitool(bmc, password, "-N", "1", "-R", "1", "power", "status").returncode != 0  # no answer
+    bmc_processes = [p for p in Path("/proc").glob("[0-9]*")
+                     if b"halab.lab.bmcserver labtest" in _read(p / "cmdline").replace(b"\0", b" ")]  # fmt: skip
+    assert len(bmc_processes) == 3
+    for proc in bmc_processes:  # the password is in no BMC's arguments or environment
+        assert password.encode() not in _read(proc / "cmdline") + _read(proc / "environ")
+    log = (lab_state / "labs" / "labtest" / "nodes" / "gamma" / "bmc.log").read_text()
+    assert "bmc: power off" in log and "bmc: power on" in log and password not in log
+    assert cli("restore", "gamma")[0] == 0  # waits for SSH; the BMC stays unplugged until down
 
 
 def test_failed_up_cleans_up_and_spares_other_labs(lab_state: Path) -> None:
