@@ -56,6 +56,7 @@ Scalar = Line | Int | Number | Bool
 Attributes = dict[ParamName, Scalar]
 Score = Annotated[int, Field(ge=-1000000, le=1000000)] | Literal["INFINITY", "-INFINITY", "+INFINITY"]
 NodeRole = Literal["member", "director", "realserver", "arbitrator"]
+Release = Literal["bookworm", "trixie"]  # the Debian releases the roles and the lab support
 
 
 class Strict(BaseModel):
@@ -470,6 +471,10 @@ class LabSettings(Strict):
     vm_memory_mb: Annotated[int, Field(ge=384, le=16384)] = 1024
     vm_disk_mb: Annotated[int, Field(ge=16, le=65536)] = 256
     bmc: LabBmc = Field(default_factory=LabBmc)
+    release: Release = Field(default="bookworm", description="Debian release of the lab's nodes")
+    releases: dict[Hostname, Release] = Field(
+        default_factory=dict, description="per-node releases (a mixed cluster, during an upgrade)"
+    )
 
 
 class Cluster(Strict):

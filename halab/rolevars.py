@@ -14,17 +14,27 @@ import yaml
 
 from .paths import roles_dir
 
-SUPPORTED_OS = "Debian"  # the vars file halab validates against (the tested platform)
+# The tested platforms, as the roles load their vars: the family file, then the release's.
+PLATFORMS = {"bookworm": ("Debian",), "trixie": ("Debian", "Debian_13")}
 
 
 @functools.cache
-def role_vars(role: str, name: str = SUPPORTED_OS) -> dict[str, Any]:
-    """The variables of `roles/<role>/vars/<name>.yml` (plain data files)."""
-    return yaml.safe_load((roles_dir() / role / "vars" / f"{name}.yml").read_text()) or {}
+def role_vars(role: str, release: str = "bookworm") -> dict[str, Any]:
+    """A role's variables on `release`: its vars files merged in the order the role loads them."""
+    merged: dict[str, Any] = {}
+    for name in PLATFORMS[release]:
+        path = roles_dir() / role / "vars" / f"{name}.yml"
+        if path.exists():
+            merged |= yaml.safe_load(path.read_text()) or {}
+    return merged
 
 
-def fence_agents() -> dict[str, list[str]]:
-    """Fence agents the pacemaker role installs on the supported OS -> their packages."""
-    data = role_vars("pacemaker")
-    return {agent: data["__pacemaker_fence_base_packages"] + extra
-            for agent, extra in data["__pacemaker_fence_agents"].items()}  # fmt: skip
+def fence_agents(release: str | None = None) -> dict[str, list[str]]:
+    """Fence agents the pacemaker role installs -> their packages (on `release`, or on any
+    tested release when None: an agent of either is valid in a cluster file)."""
+    out: dict[str, list[str]] = {}
+    for each in [release] if release else reversed(PLATFORMS):
+        data = role_vars("pacemaker", each)
+        out |= {agent: data["__pacemaker_fence_base_packages"] + extra
+                for agent, extra in data["__pacemaker_fence_agents"].items()}  # fmt: skip
+    return out

@@ -253,7 +253,7 @@ def _fence_agents(fencing: Fencing) -> Iterator[Finding]:
         if device.agent not in known:
             close = difflib.get_close_matches(device.agent, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "see roles/pacemaker/vars/Debian.yml for the agents"
-            yield ("fencing", "devices", i, "agent"), f"'{device.agent}' is not an agent of Debian's fence-agents", hint
+            yield ("fencing", "devices", i, "agent"), f"'{device.agent}' is not a fence agent of Debian 12 or 13", hint
 
 
 def _fence_levels(fencing: Fencing, members: set[str]) -> Iterator[Finding]:
@@ -615,6 +615,9 @@ def _lab(cluster: Cluster) -> Iterator[Finding]:
     for j, name in enumerate(cluster.lab.vm_nodes):
         if name not in names:
             yield ("lab", "vm_nodes", j), f"unknown node '{name}'", f"use one of: {', '.join(sorted(names))}"
+    for name in cluster.lab.releases:
+        if name not in names:
+            yield ("lab", "releases", name), f"unknown node '{name}'", f"use one of: {', '.join(sorted(names))}"
     yield from _lab_power_devices(cluster)
 
 

@@ -48,7 +48,7 @@ def test_unknown_agent_gets_a_suggestion() -> None:
     doc = _with()
     doc["fencing"]["devices"][0]["agent"] = "fence_ipmilam"
     problems = _problems(doc)
-    assert "not an agent of Debian's fence-agents" in problems["fencing.devices[0].agent"]
+    assert "is not a fence agent of Debian 12 or 13" in problems["fencing.devices[0].agent"]
 
 
 def test_a_lab_bmc_port_must_belong_to_the_device_target() -> None:

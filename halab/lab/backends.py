@@ -23,8 +23,8 @@ class Backend(Protocol):
     ssh_timeout: float
     building_message: str
 
-    def image_ready(self) -> bool: ...
-    def ensure_image(self) -> Path: ...
+    def image_ready(self, release: str) -> bool: ...
+    def ensure_image(self, release: str) -> Path: ...
     def plumb(self, st: LabState, ns: NodeState, mtu: int) -> None: ...
     def create(self, st: LabState, ns: NodeState, image: Path, mtu: int) -> None: ...
     def boot(self, st: LabState, ns: NodeState) -> None: ...
@@ -44,11 +44,11 @@ class ContainerBackend:
     ssh_timeout = 90.0
     building_message = "building the Debian base image (once per machine, about 80 s)..."
 
-    def image_ready(self) -> bool:
-        return image.image_ready()
+    def image_ready(self, release: str) -> bool:
+        return image.image_ready(release)
 
-    def ensure_image(self) -> Path:
-        return image.ensure_image()
+    def ensure_image(self, release: str) -> Path:
+        return image.ensure_image(release)
 
     def plumb(self, st: LabState, ns: NodeState, mtu: int) -> None:
         node.plumb(st, ns, mtu)
@@ -92,11 +92,11 @@ class VmBackend:
     ssh_timeout = vm.SSH_TIMEOUT
     building_message = "building the VM image: stock kernel + HA packages (once per machine, about 150 s)..."
 
-    def image_ready(self) -> bool:
-        return vmimage.image_ready()
+    def image_ready(self, release: str) -> bool:
+        return vmimage.image_ready(release)
 
-    def ensure_image(self) -> Path:
-        return vmimage.ensure_vm_image()
+    def ensure_image(self, release: str) -> Path:
+        return vmimage.ensure_vm_image(release)
 
     def plumb(self, st: LabState, ns: NodeState, mtu: int) -> None:
         vm.plumb(st, ns, mtu)
@@ -107,7 +107,7 @@ class VmBackend:
         st.save()
 
     def boot(self, st: LabState, ns: NodeState) -> None:
-        vm.boot(st, ns, Path(ns.image) if ns.image else vmimage.image_dir())
+        vm.boot(st, ns, Path(ns.image) if ns.image else vmimage.image_dir(st.spec.node(ns.name).release))
 
     def running(self, ns: NodeState) -> bool:
         return vm.running(ns)

@@ -19,6 +19,7 @@ import click
 from halab.lab import bmc, deps, state
 from halab.lab import lab as ops
 from halab.lab.errors import LabError, LabInputError
+from halab.lab.image import DEFAULT_RELEASE, RELEASES
 from halab.lab.spec import LabSpec, check_lab_name, lab_spec_from_cluster
 
 
@@ -50,7 +51,7 @@ def _is_file_arg(arg: str) -> bool:
     return arg.endswith((".yml", ".yaml")) or Path(arg).is_file()
 
 
-def _load_spec(path: str, name: str | None, backend: str | None = None) -> LabSpec:
+def _load_spec(path: str, name: str | None, backend: str | None = None, release: str | None = None) -> LabSpec:
     if not Path(path).is_file():
         raise LabInputError(f"{path}: no such file")
     try:
@@ -64,7 +65,7 @@ def _load_spec(path: str, name: str | None, backend: str | None = None) -> LabSp
             raise LabInputError(f"{path}: {exc.render()}") from exc
         raise
     try:
-        return lab_spec_from_cluster(cluster, name, backend)
+        return lab_spec_from_cluster(cluster, name, backend, release)
     except LabInputError as exc:
         raise LabInputError(f"{path}: {exc}") from exc
 
@@ -104,20 +105,23 @@ def lab() -> None:
     help="vm: every node is a QEMU VM (stock kernel: ip_vs, drbd). "
     "Default container: containers, except the file's lab.vm_nodes.",
 )
+@click.option("--release", type=click.Choice(list(RELEASES)), default=None,
+              help="Debian release of every node (default: the file's lab.release, else bookworm).")  # fmt: skip
 @click.option("--install-deps", is_flag=True, help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU for VM nodes)")
 @_handled
-def up(cluster_file: str | None, count: int | None, name: str | None, backend: str | None, install_deps: bool) -> None:
+def up(cluster_file: str | None, count: int | None, name: str | None, backend: str | None, release: str | None,
+       install_deps: bool) -> None:  # fmt: skip
     """Create (or repair) a lab and wait until every node answers SSH."""
     if (cluster_file is None) == (count is None):
         raise LabInputError("give either CLUSTER.yml or --nodes N (with --name)")
     if cluster_file is None and name is None:
         raise LabInputError("--nodes needs --name")
     if cluster_file is not None:  # bad input is reported before any host check
-        spec = _load_spec(cluster_file, name, backend)
+        spec = _load_spec(cluster_file, name, backend, release)
         source: str | None = str(Path(cluster_file).resolve())
     else:
         assert name is not None and count is not None
-        spec = ops.generic_lab(check_lab_name(name), count, backend or "container")
+        spec = ops.generic_lab(check_lab_name(name), count, backend or "container", release or DEFAULT_RELEASE)
         source = None
     if install_deps:
         deps.install_deps(vm=spec.has_vms)

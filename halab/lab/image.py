@@ -14,18 +14,18 @@ from halab.lab.errors import LabError
 from halab.lab.proc import run
 from halab.paths import cache_dir
 
-SUITE = "bookworm"
+# Debian releases the lab builds nodes of (codename -> version); the first is the default.
+RELEASES = {"bookworm": "12", "trixie": "13"}
+DEFAULT_RELEASE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 INCLUDE = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,iputils-ping,procps"
 # Bump when the customisation below changes: a new key means a fresh image.
 LAYOUT_VERSION = "2"
 READY = ".halab-image-ready"
 
-SOURCES = f"""\
-deb {MIRROR} {SUITE} main
-deb {MIRROR} {SUITE}-updates main
-deb http://deb.debian.org/debian-security {SUITE}-security main
-"""
+def sources(release: str) -> str:
+    return (f"deb {MIRROR} {release} main\ndeb {MIRROR} {release}-updates main\n"
+            f"deb http://deb.debian.org/debian-security {release}-security main\n")  # fmt: skip
 APT_CONF = """\
 // halab lab node: wait for the dpkg lock instead of failing (parallel Ansible tasks)
 DPkg::Lock::Timeout "300";
@@ -40,22 +40,22 @@ UseDNS no
 """
 
 
-def image_key() -> str:
+def image_key(release: str) -> str:
     """Content key of the image recipe: a changed recipe never reuses an old image."""
-    recipe = "|".join((SUITE, MIRROR, INCLUDE, LAYOUT_VERSION))
-    return f"{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
+    recipe = "|".join((release, MIRROR, INCLUDE, LAYOUT_VERSION))
+    return f"{release}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
 
 def images_dir() -> Path:
     return cache_dir() / "images"
 
 
-def image_path() -> Path:
-    return images_dir() / image_key()
+def image_path(release: str) -> Path:
+    return images_dir() / image_key(release)
 
 
-def image_ready() -> bool:
-    return (image_path() / READY).exists()
+def image_ready(release: str) -> bool:
+    return (image_path(release) / READY).exists()
 
 
 @contextlib.contextmanager
@@ -69,9 +69,11 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_image(log: Path | None = None) -> Path:
-    """Return the cached base image, building it first if needed (safe for concurrent callers)."""
-    return build_cached(image_path(), _build, log, stale_glob=f"{SUITE}-*")
+def ensure_image(release: str, log: Path | None = None) -> Path:
+    """Return the cached base image of `release`, building it first if needed (safe for
+    concurrent callers)."""
+    return build_cached(image_path(release), lambda root, out: _build(release, root, out), log,
+                        stale_glob=f"{release}-*")  # fmt: skip
 
 
 def build_cached(final: Path, build: Callable[[Path, Path], None], log: Path | None, stale_glob: str) -> Path:
@@ -112,18 +114,18 @@ def _prune_old(keep: Path, stale_glob: str) -> None:
             old.with_suffix(".lock").unlink(missing_ok=True)
 
 
-def _build(root: Path, log: Path) -> None:
-    argv = ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(root), MIRROR]
+def _build(release: str, root: Path, log: Path) -> None:
+    argv = ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", release, str(root), MIRROR]
     result = run(argv, check=False, timeout=1800)
     log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise LabError(f"debootstrap failed ({result.returncode}); log: {log}")
-    _customise(root)
+    _customise(release, root)
 
 
-def _customise(root: Path) -> None:
+def _customise(release: str, root: Path) -> None:
     """Node-neutral settings; per-node identity (hostname, keys, ids) lives in each overlay."""
-    (root / "etc/apt/sources.list").write_text(SOURCES)
+    (root / "etc/apt/sources.list").write_text(sources(release))
     (root / "etc/apt/apt.conf.d/90halab-lab").write_text(APT_CONF)
     (root / "etc/ssh/sshd_config.d/halab-lab.conf").write_text(SSHD_CONF)
     for key in (root / "etc/ssh").glob("ssh_host_*"):

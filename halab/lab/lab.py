@@ -19,6 +19,7 @@ from halab.lab import bmc, names, network, node, ssh, state
 from halab.lab.aptproxy import PORT, mirrors
 from halab.lab.backends import backend_of
 from halab.lab.errors import LabError, LabInputError
+from halab.lab.image import DEFAULT_RELEASE
 from halab.lab.procs import Proc, wait_gone
 from halab.lab.spec import LAB_RANGE, LabSpec, generic_spec
 from halab.lab.state import LabState, NodeState
@@ -42,12 +43,12 @@ def choose_subnet(name: str) -> IPv4Network:
     raise LabError(f"no free /24 left in {LAB_RANGE}")
 
 
-def generic_lab(name: str, count: int, backend: str = "container") -> LabSpec:
+def generic_lab(name: str, count: int, backend: str = "container", release: str = DEFAULT_RELEASE) -> LabSpec:
     """Spec of `--nodes N`; an existing lab of that name keeps its subnet."""
     existing = state.load(name)
     if existing is not None and len(existing.spec.networks) == 1:
-        return generic_spec(name, count, existing.spec.primary.subnet, backend)
-    return generic_spec(name, count, choose_subnet(name), backend)
+        return generic_spec(name, count, existing.spec.primary.subnet, backend, release)
+    return generic_spec(name, count, choose_subnet(name), backend, release)
 
 
 def _other_subnets(name: str) -> list[IPv4Network]:
@@ -91,11 +92,11 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
         _check_conflicts(spec)
         bmc_password = bmc.password(spec)  # before anything exists: an unset variable is an input error
         images = {}
-        for kind in sorted({n.backend for n in spec.nodes}):
+        for kind, release in sorted({(n.backend, n.release) for n in spec.nodes}):
             backend = backend_of(kind)
-            if not backend.image_ready():
-                say(backend.building_message)
-            images[kind] = backend.ensure_image()
+            if not backend.image_ready(release):
+                say(f"{release}: {backend.building_message}")
+            images[kind, release] = backend.ensure_image(release)
         st = existing or LabState(spec, source)
         st.save()
         try:
@@ -109,7 +110,7 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
         return st
 
 
-def _converge(st: LabState, images: dict[str, Path], say: Any) -> None:
+def _converge(st: LabState, images: dict[tuple[str, str], Path], say: Any) -> None:
     spec = st.spec
     mtu = network.uplink_mtu()
     if not network.ip_forward_enabled():
@@ -147,7 +148,7 @@ def _converge(st: LabState, images: dict[str, Path], say: Any) -> None:
             continue
         backend.power_off(ns)  # leftovers of a half-dead node
         _plumb(st, ns, mtu)
-        backend.create(st, ns, images[ns.backend], mtu)
+        backend.create(st, ns, images[ns.backend, nspec.release], mtu)
         backend.boot(st, ns)
         booted.append(ns.name)
         if fail_after and len(booted) >= fail_after:
@@ -384,6 +385,7 @@ def status(name: str) -> dict[str, Any]:
         nodes[nspec.name] = {
             "state": "running" if ns and backend.running(ns) else "down",
             "backend": nspec.backend,
+            "release": nspec.release,
             "addresses": {k: str(v) for k, v in nspec.addresses.items()},
             "links": {
                 st.spec.networks[i].name: "cut" if i in ns.cut else "up" if network.link_is_up(v) else "down"

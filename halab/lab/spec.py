@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from halab.lab.errors import LabInputError
+from halab.lab.image import DEFAULT_RELEASE, RELEASES
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -41,6 +42,7 @@ class NodeSpec:
     roles: tuple[str, ...] = field(default=())
     backend: str = "container"  # "vm": a QEMU VM with Debian's stock kernel (ip_vs, drbd)
     disks: tuple[str, ...] = field(default=())  # VM only: blank disks /dev/vdb, /dev/vdc, ...
+    release: str = DEFAULT_RELEASE  # the Debian release it runs (image.RELEASES)
 
     @property
     def is_vm(self) -> bool:
@@ -107,6 +109,7 @@ class LabSpec:
                     "roles": list(n.roles),
                     "backend": n.backend,
                     "disks": list(n.disks),
+                    "release": n.release,
                 }
                 for n in self.nodes
             ],
@@ -135,6 +138,7 @@ class LabSpec:
                     tuple(n["roles"]),
                     n.get("backend", "container"),
                     tuple(n.get("disks", ())),
+                    n.get("release", DEFAULT_RELEASE),
                 )
                 for n in data["nodes"]
             ],
@@ -150,7 +154,18 @@ def check_lab_name(name: str) -> str:
     return name
 
 
-def lab_spec_from_cluster(cluster: Any, name: str | None = None, backend: str | None = None) -> LabSpec:
+def _release(settings: Any, node: str, override: str | None) -> str:
+    """The node's release: --release, else lab.releases[node], else lab.release."""
+    chosen = override or (getattr(settings, "releases", None) or {}).get(node) or getattr(settings, "release", None)
+    release = chosen or DEFAULT_RELEASE
+    if release not in RELEASES:
+        raise LabInputError(f"release {release!r}: the lab builds {', '.join(RELEASES)}")
+    return release
+
+
+def lab_spec_from_cluster(
+    cluster: Any, name: str | None = None, backend: str | None = None, release: str | None = None
+) -> LabSpec:
     """Build and validate the LabSpec of a cluster model object (`halab.model.Cluster`).
 
     `backend` "vm" makes every node a VM; "container" or None keeps the file's
@@ -181,6 +196,7 @@ def lab_spec_from_cluster(cluster: Any, name: str | None = None, backend: str | 
             tuple(getattr(node, "roles", ()) or ()),
             "vm" if node.name in vm_names else "container",
             _vm_disks(node.name, disks.get(node.name, [])) if node.name in vm_names else (),
+            _release(settings, node.name, release),
         )
         for node in cluster.nodes
     ]
@@ -233,13 +249,17 @@ def _vm_disks(node: str, wanted: list[tuple[str, str]]) -> tuple[str, ...]:
     return tuple(f"/dev/vd{chr(c)}" for c in range(ord("b"), ord(last) + 1))
 
 
-def generic_spec(name: str, count: int, subnet: IPv4Network, backend: str = "container") -> LabSpec:
+def generic_spec(
+    name: str, count: int, subnet: IPv4Network, backend: str = "container", release: str = DEFAULT_RELEASE
+) -> LabSpec:
     """`count` nodes node1..N on one network `lab` (eth0); the host takes the first address."""
     if not 1 <= count <= 50:
         raise LabInputError(f"--nodes: {count} is out of range (1-50)")
     hosts = subnet.hosts()
     net = NetSpec("lab", subnet, "eth0", next(hosts))
-    nodes = [NodeSpec(f"node{i}", {"lab": next(hosts)}, backend=backend) for i in range(1, count + 1)]
+    if release not in RELEASES:
+        raise LabInputError(f"--release: {release!r} is not one of {', '.join(RELEASES)}")
+    nodes = [NodeSpec(f"node{i}", {"lab": next(hosts)}, backend=backend, release=release) for i in range(1, count + 1)]
     spec = LabSpec(check_lab_name(name), [net], nodes)
     validate(spec)
     return spec

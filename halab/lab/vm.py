@@ -49,9 +49,10 @@ def accel() -> str:
     cached = cache_dir() / f"accel-{os.uname().release}"
     if cached.exists():
         return cached.read_text().strip()
+    from halab.lab.image import DEFAULT_RELEASE
     from halab.lab.vmimage import ensure_vm_image
 
-    result = "kvm" if _kvm_boots(ensure_vm_image()) else "tcg"
+    result = "kvm" if _kvm_boots(ensure_vm_image(DEFAULT_RELEASE)) else "tcg"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(result + "\n")
     return result

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from halab.lab.errors import LabError
-from halab.lab.image import APT_CONF, INCLUDE, MIRROR, READY, SOURCES, SSHD_CONF, SUITE, build_cached
+from halab.lab.image import APT_CONF, INCLUDE, MIRROR, READY, SSHD_CONF, build_cached, sources
 from halab.lab.proc import run
 from halab.paths import cache_dir
 
@@ -66,23 +66,24 @@ exec /bin/sh /etc/halab/network.sh
 MASK_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer")
 
 
-def image_key() -> str:
-    recipe = "|".join((SUITE, MIRROR, INCLUDE, ",".join(HA_PACKAGES), ",".join(KERNEL_PACKAGES),
+def image_key(release: str) -> str:
+    recipe = "|".join((release, MIRROR, INCLUDE, ",".join(HA_PACKAGES), ",".join(KERNEL_PACKAGES),
                        ",".join(INITRAMFS_MODULES), IDENTITY_UNIT, IDENTITY_SCRIPT, LAYOUT_VERSION))  # fmt: skip
-    return f"vm-{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
+    return f"vm-{release}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
 
-def image_dir() -> Path:
-    return cache_dir() / "images" / image_key()
+def image_dir(release: str) -> Path:
+    return cache_dir() / "images" / image_key(release)
 
 
-def image_ready() -> bool:
-    return (image_dir() / READY).exists()
+def image_ready(release: str) -> bool:
+    return (image_dir(release) / READY).exists()
 
 
-def ensure_vm_image(log: Path | None = None) -> Path:
+def ensure_vm_image(release: str, log: Path | None = None) -> Path:
     """Directory with `root.img` (raw ext4), `vmlinuz`, `initrd.img`; built once, atomically."""
-    return build_cached(image_dir(), _build, log, stale_glob=f"vm-{SUITE}-*")
+    return build_cached(image_dir(release), lambda out, logfile: _build(release, out, logfile), log,
+                        stale_glob=f"vm-{release}-*")  # fmt: skip
 
 
 def _step(log: Path, title: str, argv: list[str], timeout: float = 1800) -> None:
@@ -95,11 +96,12 @@ def _step(log: Path, title: str, argv: list[str], timeout: float = 1800) -> None
         raise LabError(f"VM image: {title} failed ({result.returncode}); log: {log}")
 
 
-def _build(out: Path, log: Path) -> None:
+def _build(release: str, out: Path, log: Path) -> None:
     log.write_text("")
     tree = out / "tree"
-    _step(log, "debootstrap", ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(tree), MIRROR])
-    (tree / "etc/apt/sources.list").write_text(SOURCES)
+    _step(log, "debootstrap", ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", release, str(tree),
+                               MIRROR])  # fmt: skip
+    (tree / "etc/apt/sources.list").write_text(sources(release))
     (tree / "etc/apt/apt.conf.d/90halab-lab").write_text(APT_CONF)
     modules = tree / "etc/initramfs-tools/modules"
     modules.parent.mkdir(parents=True, exist_ok=True)
