@@ -120,9 +120,15 @@ def _fence_events(hosts: Hosts, members: list[str], victim: str) -> list[ET.Elem
 
 
 def _completed(event: ET.Element) -> float:
-    """The event's completion as a UNIX time (Pacemaker prints UTC to the second)."""
+    """The event's completion as a UNIX time: Pacemaker prints UTC, to the second (2.1) or
+    the microsecond (3.0); 0 for a time it does not print."""
     text = (event.get("completed") or "").rstrip("Z")
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    for form in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, form).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    return 0.0
 
 
 def _inject(cluster: Cluster, hosts: Hosts, lab: str | None, victim: str, mode: str) -> None:
@@ -222,6 +228,7 @@ def _watch_fencing(hosts: Hosts, members: list[str], report: DrillReport, timeli
     survivors = [m for m in members if m != report.victim]
     while timeline.now() < timeout:
         events = [e for e in _fence_events(hosts, survivors, report.victim) if _completed(e) >= int(wall_start)]
+        events.sort(key=_completed)
         if events:
             report.fenced_at = max(_completed(events[-1]) - wall_start, 0.0)
             report.fence_executor = events[-1].get("delegate", "")

@@ -13,11 +13,18 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, Strict, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, WithJsonSchema
 
-Address = Annotated[IPv4Address, Strict(False)]
+def _written(value: object) -> object:
+    """An address is written as text: 3232235777 or `true` are not addresses."""
+    if isinstance(value, str | IPv4Address | IPv4Network):
+        return value
+    raise ValueError("write the address as text, e.g. 198.18.0.10 or 198.18.0.0/24")
+
+
+Address = Annotated[IPv4Address, BeforeValidator(_written), Strict(False)]
 """An IPv4 address, written as a string (the one value that is parsed, not taken as is)."""
-Subnet = Annotated[IPv4Network, Strict(False)]
+Subnet = Annotated[IPv4Network, BeforeValidator(_written), Strict(False)]
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Number = Annotated[float, Strict()]

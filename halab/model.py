@@ -471,7 +471,7 @@ class LabSettings(Strict):
     vm_memory_mb: Annotated[int, Field(ge=384, le=16384)] = 1024
     vm_disk_mb: Annotated[int, Field(ge=16, le=65536)] = 256
     bmc: LabBmc = Field(default_factory=LabBmc)
-    release: Release = Field(default="bookworm", description="Debian release of the lab's nodes")
+    release: Release = Field(default="trixie", description="Debian release of the lab's nodes (13, the current stable)")
     releases: dict[Hostname, Release] = Field(
         default_factory=dict, description="per-node releases (a mixed cluster, during an upgrade)"
     )

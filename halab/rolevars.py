@@ -18,6 +18,14 @@ from .paths import roles_dir
 PLATFORMS = {"bookworm": ("Debian",), "trixie": ("Debian", "Debian_13")}
 
 
+RELEASE_OF_VERSION = {"12": "bookworm", "13": "trixie"}
+
+
+def release_of(debian_version: str) -> str:
+    """The codename of a node from its /etc/debian_version ("13.8" -> trixie)."""
+    return RELEASE_OF_VERSION.get(debian_version.strip().split(".")[0], "bookworm")
+
+
 @functools.cache
 def role_vars(role: str, release: str = "bookworm") -> dict[str, Any]:
     """A role's variables on `release`: its vars files merged in the order the role loads them."""

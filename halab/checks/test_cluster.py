@@ -13,28 +13,33 @@ import pytest
 
 from halab.model import Cluster
 from halab.render import SECRET_PLACEHOLDER, RenderedFile
-from halab.rolevars import fence_agents, role_vars
+from halab.rolevars import fence_agents, release_of, role_vars
 from halab.services import Probe, probes
 
 
-def _packages(group: str, inventory: Any) -> list[str]:
-    """What the roles install for a group, read from their vars (halab.rolevars)."""
+def _packages(group: str, inventory: Any, release: str) -> list[str]:
+    """What the roles install for a group on `release`, read from their vars (halab.rolevars)."""
     all_vars = inventory.group_vars["all"]
+
+    def of(role: str, name: str) -> list[str]:
+        return role_vars(role, release)[name]
+
     if group == "cluster_members":
         agents = {p["type"] for p in all_vars["pacemaker_primitives"] if p["class"] == "stonith"}
-        fence = fence_agents()
-        return [*role_vars("corosync")["__corosync_packages"], *role_vars("pacemaker")["__pacemaker_packages"],
+        fence = fence_agents(release)
+        return [*of("corosync", "__corosync_packages"), *of("pacemaker", "__pacemaker_packages"),
                 *(pkg for agent in agents for pkg in fence.get(agent, []))]  # fmt: skip
     if group == "lvs_directors":
-        ipvs = all_vars.get("keepalived_virtual_servers") and role_vars("keepalived")["__keepalived_ipvs_packages"]
-        return [*role_vars("keepalived")["__keepalived_packages"], *(ipvs or [])]
+        ipvs = all_vars.get("keepalived_virtual_servers") and of("keepalived", "__keepalived_ipvs_packages")
+        return [*of("keepalived", "__keepalived_packages"), *(ipvs or [])]
     roles = {"qdevice_hosts": ("corosync", "__corosync_qnetd_packages"),
              "apache_servers": ("apache", "__apache_packages"), "drbd_nodes": ("drbd", "__drbd_packages")}  # fmt: skip
-    return role_vars(roles[group][0])[roles[group][1]] if group in roles else []
+    return of(*roles[group]) if group in roles else []
 
 
 def test_packages_installed(host: Any, node: str, groups: set[str], inventory: Any) -> None:
-    wanted = sorted({pkg for group in groups for pkg in _packages(group, inventory)})
+    release = release_of(host.file("/etc/debian_version").content_string)
+    wanted = sorted({pkg for group in groups for pkg in _packages(group, inventory, release)})
     missing = [pkg for pkg in wanted if not host.package(pkg).is_installed]
     assert not missing, f"{node}: packages not installed: {missing}"
 

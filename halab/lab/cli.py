@@ -106,7 +106,7 @@ def lab() -> None:
     "Default container: containers, except the file's lab.vm_nodes.",
 )
 @click.option("--release", type=click.Choice(list(RELEASES)), default=None,
-              help="Debian release of every node (default: the file's lab.release, else bookworm).")  # fmt: skip
+              help="Debian release of every node (default: the file's lab.release, else trixie).")  # fmt: skip
 @click.option("--install-deps", is_flag=True, help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU for VM nodes)")
 @_handled
 def up(cluster_file: str | None, count: int | None, name: str | None, backend: str | None, release: str | None,

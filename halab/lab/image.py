@@ -14,9 +14,9 @@ from halab.lab.errors import LabError
 from halab.lab.proc import run
 from halab.paths import cache_dir
 
-# Debian releases the lab builds nodes of (codename -> version); the first is the default.
+# Debian releases the lab builds nodes of (codename -> version).
 RELEASES = {"bookworm": "12", "trixie": "13"}
-DEFAULT_RELEASE = "bookworm"
+DEFAULT_RELEASE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 INCLUDE = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,ca-certificates,iputils-ping,procps"
 # Bump when the customisation below changes: a new key means a fresh image.

@@ -19,14 +19,28 @@ from halab.lab.image import APT_CONF, INCLUDE, MIRROR, READY, SSHD_CONF, build_c
 from halab.lab.proc import run
 from halab.paths import cache_dir
 
-# What the roles install on Debian 12 (roles/*/vars/Debian.yml), present at bake time so
+# Besides what the roles install: Ansible's apt module installs python3-apt if missing
+# (apt in a TCG guest: minutes).
+EXTRA_PACKAGES = ("python3-apt",)
+# The package lists the roles install from (roles/<role>/vars): present at bake time so
 # their package tasks find them (changed=0) instead of running apt in a TCG guest.
-HA_PACKAGES = (
-    "corosync", "corosync-qdevice", "pacemaker", "pacemaker-cli-utils", "resource-agents",
-    "keepalived", "ipvsadm", "drbd-utils", "apache2", "curl", "e2fsprogs", "util-linux",
-    "procps", "iproute2", "psmisc", "fence-agents", "ipmitool",
-    "python3-apt",  # Ansible's apt module installs it (apt in a TCG guest: minutes) if missing
-)  # fmt: skip
+ROLE_PACKAGES = {
+    "corosync": ("__corosync_packages", "__corosync_qdevice_packages"),
+    "pacemaker": ("__pacemaker_packages",),
+    "keepalived": ("__keepalived_packages", "__keepalived_ipvs_packages"),
+    "drbd": ("__drbd_packages",),
+    "apache": ("__apache_packages",),
+    "lvs_realserver": ("__lvs_realserver_packages",),
+}
+LAB_FENCE_AGENT = "fence_ipmilan"  # what the lab's virtual BMCs are fenced with
+
+
+def ha_packages(release: str) -> tuple[str, ...]:
+    """Everything the roles install on `release` for a lab VM, and the lab's fence agent."""
+    from halab.rolevars import fence_agents, role_vars
+
+    wanted = [pkg for role, names in ROLE_PACKAGES.items() for name in names for pkg in role_vars(role, release)[name]]
+    return tuple(dict.fromkeys([*wanted, *fence_agents(release)[LAB_FENCE_AGENT], *EXTRA_PACKAGES]))
 KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")
 INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
 IMAGE_SIZE_MB = 3072  # sparse; the tree is about 1 GB
@@ -67,7 +81,7 @@ MASK_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
 
 
 def image_key(release: str) -> str:
-    recipe = "|".join((release, MIRROR, INCLUDE, ",".join(HA_PACKAGES), ",".join(KERNEL_PACKAGES),
+    recipe = "|".join((release, MIRROR, INCLUDE, ",".join(ha_packages(release)), ",".join(KERNEL_PACKAGES),
                        ",".join(INITRAMFS_MODULES), IDENTITY_UNIT, IDENTITY_SCRIPT, LAYOUT_VERSION))  # fmt: skip
     return f"vm-{release}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
@@ -113,7 +127,7 @@ def _build(release: str, out: Path, log: Path) -> None:
     policy = tree / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")  # no daemon starts while baking
     policy.chmod(0o755)
-    packages = " ".join(KERNEL_PACKAGES + HA_PACKAGES)
+    packages = " ".join(KERNEL_PACKAGES + ha_packages(release))
     # --force-overwrite: drbd-utils 9.22 ships /var/lock, a symlink owned by newer base-files.
     script = (
         "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "

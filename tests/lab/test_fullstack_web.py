@@ -47,13 +47,14 @@ def files_containing(root: Path, needle: str) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
 
 
+@pytest.mark.parametrize("release", ["trixie", "bookworm"])
 def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
-    lab_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lab_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, release: str
 ) -> None:
     monkeypatch.setenv("HALAB_HACLUSTER_PASSWORD", SECRET)  # only in halab's environment
     monkeypatch.setenv("HALAB_LAB_BMC_PASSWORD", BMC_SECRET)
     cluster_file = with_hacluster_password(tmp_path)
-    up = halab("lab", "up", str(cluster_file))
+    up = halab("lab", "up", str(cluster_file), "--release", release)
     assert up.returncode == 0, up.stdout + up.stderr
     check = halab("deploy", str(cluster_file), "--check", "--diff")  # nothing exists yet: all new
     assert SECRET not in check.stdout + check.stderr and BMC_SECRET not in check.stdout + check.stderr
@@ -68,6 +69,7 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
     assert wait_for_page(VIP_URL, "web1", 60) < 60
 
     # The password works on the nodes, and appears in no log, inventory or output.
+    assert on("webnd", "web1", "cat /etc/debian_version").stdout.startswith({"trixie": "13", "bookworm": "12"}[release])
     shadow = on("webnd", "web2", "getent shadow hacluster").stdout.split(":")[1]
     assert sha512_crypt().matches(SECRET, shadow), shadow
     assert SECRET not in first.stdout + first.stderr and BMC_SECRET not in first.stdout + first.stderr
