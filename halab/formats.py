@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, WithJsonSchema
 
+
 def _written(value: object) -> object:
     """An address is written as text: 3232235777 or `true` are not addresses."""
     if isinstance(value, str | IPv4Address | IPv4Network):
