@@ -43,7 +43,7 @@ def test_vrrp_secrets_never_shown_and_commands_installed_as_written(
     ok("deploy", str(CLUSTER))
     assert wait_until("the VIP on exactly one director", lambda: len(_holders()) == 1, 30) < 30
     conf = on("vrrpsec", "vs1", "cat /etc/keepalived/keepalived.conf").stdout
-    assert "script \"/bin/echo {{ lookup('pipe', 'touch /CANARY') }}\"" in conf, conf
+    assert "script \"/usr/bin/echo {{ lookup('pipe', 'touch /CANARY') }}\"" in conf, conf
     assert f"auth_pass {FIRST}" in conf
     ok("verify", str(CLUSTER))
 

@@ -272,7 +272,10 @@ def run(module, workdir):
         rc, out, err = module.run_command(["crm_verify", "--xml-file", desired_path, "-V"])
         text = "\n".join(x for x in (out.strip(), err.strip()) if x)
         if rc != 0:
-            if "Errors found" in text or "error:" in text or "Warnings found" not in text:
+            # Pacemaker 2.1 ends a warnings-only check with "Warnings found during check",
+            # 3.0 with "Configuration invalid (with warnings)"; errors are "error:" lines.
+            warnings_only = "Warnings found" in text or "(with warnings)" in text
+            if "Errors found" in text or "error:" in text or "(with errors)" in text or not warnings_only:
                 module.fail_json(msg="crm_verify rejected the desired CIB; nothing was changed",
                                  crm_verify=text.splitlines(), rc=rc)
             warnings = [line for line in text.splitlines() if line.strip()]
