@@ -160,6 +160,11 @@ class Node(Strict):
     id: Annotated[int, Field(ge=1, le=65535)] | None = None
     addresses: dict[str, Address] = Field(min_length=1)
     connection: Connection = Field(default_factory=Connection)
+    leaving: Bool = Field(
+        default=False,
+        description="a member taken out of the cluster by the next deploy (drained, stopped, removed); "
+        "delete the node from the file afterwards",
+    )
 
 
 class Crypto(Strict):
@@ -504,7 +509,12 @@ class Cluster(Strict):
 
     # Derived views used by the inventory, the lab and the checks.
     def nodes_with(self, role: NodeRole) -> list[Node]:
-        return [node for node in self.nodes if role in node.roles]
+        """Nodes with `role` (a leaving member is none: it only stays reachable)."""
+        return [node for node in self.nodes if role in node.roles and not node.leaving]
+
+    @property
+    def leaving(self) -> list[Node]:
+        return [node for node in self.nodes if node.leaving]
 
     @property
     def members(self) -> list[Node]:
@@ -525,10 +535,12 @@ class Cluster(Strict):
         return [self.network(name) for name in names]
 
     def node_ids(self) -> dict[str, int]:
-        """Corosync node ids: explicit ones kept, others numbered after the highest taken."""
-        taken = {node.id for node in self.members if node.id is not None}
+        """Corosync node ids: explicit ones kept, others numbered after the highest taken
+        (leaving members count, so the others keep their ids while one leaves)."""
+        numbered = [node for node in self.nodes if "member" in node.roles]
+        taken = {node.id for node in numbered if node.id is not None}
         ids, candidate = {}, 1
-        for node in self.members:
+        for node in numbered:
             if node.id is not None:
                 ids[node.name] = node.id
                 continue

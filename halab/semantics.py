@@ -65,6 +65,8 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
             yield ("nodes", i, "id"), "only cluster members have a corosync node id", "remove 'id'"
         for j, role in _indexed_duplicates(node.roles):
             yield ("nodes", i, "roles", j), f"role '{role}' is listed twice", "list each role once"
+        if node.leaving and "member" not in node.roles:
+            yield ("nodes", i, "leaving"), "only a cluster member can leave the cluster", "remove 'leaving'"
         if "arbitrator" in node.roles and len(node.roles) > 1:
             yield (
                 ("nodes", i, "roles"),

@@ -97,3 +97,33 @@ def test_three_members_or_a_quorum_device_have_no_race() -> None:
         pcmk = build_inventory(load_cluster(ROOT / "examples" / example)).group_vars["all"]
         assert "priority-fencing-delay" not in pcmk["pacemaker_cluster_properties"], example
         assert all("pcmk_delay_max" not in p["params"] for p in pcmk["pacemaker_primitives"])
+
+
+def _three(tmp_path: Path, leaving: bool) -> Any:
+    doc = _with()
+    doc["nodes"].append({"name": "web0", "addresses": {"lan": "198.18.50.10", "hb": "198.18.51.10"},
+                         "leaving": leaving})  # fmt: skip
+    doc["corosync"]["quorum"] = {"two_node": True} if leaving else {}
+    if not leaving:
+        doc["fencing"]["devices"].append({"name": "bmc-web0", "agent": "fence_ipmilan", "targets": ["web0"],
+                                          "params": {"ip": "198.18.9.9"}})  # fmt: skip
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return load_cluster(path)
+
+
+def test_a_leaving_member_keeps_the_node_ids_and_leaves_the_groups(tmp_path: Path) -> None:
+    before, after = _three(tmp_path, False), _three(tmp_path, True)
+    assert after.node_ids() == before.node_ids() == {"web1": 1, "web2": 2, "web0": 3}
+    inventory = build_inventory(after)
+    assert inventory.groups["cluster_members"] == ["web1", "web2"]
+    assert inventory.groups["cluster_leaving"] == ["web0"]
+    assert after.two_node and after.fence_race == "priority"  # two members remain
+    assert inventory.host_vars["web0"]["ansible_host"] == "198.18.50.10"  # still reachable
+
+
+def test_a_leaving_member_may_not_stay_referenced() -> None:
+    doc = _with()
+    doc["nodes"][1]["leaving"] = True
+    problems = _problems(doc)
+    assert "'web2' is not a cluster member" in problems["fencing.devices[1].targets[0]"]
