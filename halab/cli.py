@@ -185,6 +185,16 @@ def drill(cluster_file: Path, mode: str, timeout: float) -> None:
     run_drill(load_cluster(cluster_file), mode, timeout)
 
 
+@main.command()
+@cluster_file
+@click.option("--release", type=click.Choice(["trixie"]), help="upgrade every node to this Debian release")
+def upgrade(cluster_file: Path, release: str | None) -> None:
+    """Rolling upgrade, one member at a time: the HA stack, or the whole node with --release."""
+    from .upgrade import upgrade as run_upgrade
+
+    run_upgrade(load_cluster(cluster_file), str(cluster_file), release)
+
+
 main.add_command(lab)
 
 

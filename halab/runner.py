@@ -148,10 +148,13 @@ class PlaybookOptions:
     tags: str | None = None
     vault_password_file: str | None = None
     verbosity: int = 0
+    extra_vars: dict[str, Any] = field(default_factory=dict)
 
     def cmdline(self) -> list[str]:
         """Flags with their values attached (`--limit=VALUE`): a value is never read as a flag."""
         flags = [*(["--check"] if self.check else []), *(["--diff"] if self.diff else [])]
+        if self.extra_vars:
+            flags.append(f"--extra-vars={json.dumps(self.extra_vars)}")
         valued = {"limit": self.limit, "tags": self.tags, "vault-password-file": self.vault_password_file}
         for name, value in valued.items():
             if value is not None:
