@@ -1,6 +1,7 @@
 """Active/passive web on DRBD, two VMs (stock kernel: drbd 8.4): deploy, write a file into
 the DRBD-backed document root on the Primary, read it through the VIP, crash the Primary:
-the peer promotes, mounts and serves the same file; restore: DRBD resyncs to UpToDate.
+the peer fences it through its virtual BMC, promotes, mounts and serves the same file;
+restore: DRBD resyncs to UpToDate.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from halab.lab import bmc
+from halab.lab.lab import require
+
 from ..conftest import ROOT
 from .conftest import leaks
 from .helpers import halab, ok, on, page, require_qemu, timed, wait_until
 
 pytestmark = pytest.mark.lab
 
-EXAMPLE = ROOT / "examples" / "web-ap-lab.yml"  # web-ap.yml with fencing: disabled
+EXAMPLE = ROOT / "examples" / "web-ap-lab.yml"  # web-ap.yml fenced through the lab's BMCs
 LAB = "webap"
 URL = "http://198.18.10.100/halab-drbd-check.txt"
 
@@ -45,8 +49,14 @@ def test_drbd_web_on_two_vms(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -
 
     # crash the Primary: ap2 promotes, mounts and serves the same file
     assert halab("lab", "crash", "ap1").returncode == 0
-    timed("web-ap: file served from ap2 after crashing ap1",
-          lambda: wait_until("ap2 serves the file", lambda: (page(URL) or "").strip() == marker, 180))  # fmt: skip
+    try:
+        timed("web-ap: file served from ap2 after crashing ap1",
+              lambda: wait_until("ap2 serves the file", lambda: (page(URL) or "").strip() == marker, 180))  # fmt: skip
+    except AssertionError:
+        print(on(LAB, "ap2", "crm_mon -1 --inactive; stonith_admin --history '*' --verbose; "
+                             "journalctl -q -n 60 -u pacemaker --no-pager").stdout)  # fmt: skip
+        print("\n".join(bmc.power_log(require(LAB), "ap1")))
+        raise
     assert drbd("ap2", "role").startswith("Primary")
 
     # restore: ap1 boots, rejoins, and DRBD resyncs to UpToDate on both sides
