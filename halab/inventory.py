@@ -322,6 +322,11 @@ def _scalar(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _number(value: float) -> int | float:
+    """A whole number as an integer: `advert_int: 1`, `1.0` and the default all render `1`."""
+    return int(value) if float(value).is_integer() else value
+
+
 def _dedupe_ids(entries: list[dict[str, Any]]) -> None:
     seen: dict[str, int] = {}
     for entry in entries:
@@ -420,7 +425,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                 "vips": [f"{vip}/{net.subnet.prefixlen}" for vip in inst.vips],
                 "priorities": priorities,
                 "addresses": {node.name: str(node.addresses[net.name]) for node in directors},
-                "advert_int": inst.advert_int,
+                "advert_int": _number(inst.advert_int),
                 "preempt": inst.preempt,
                 "preempt_delay": inst.preempt_delay,
                 "unicast": inst.unicast,

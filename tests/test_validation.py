@@ -238,3 +238,34 @@ def test_schema_command_prints_json_schema(halab) -> None:
     schema = json.loads(out)
     assert code == 0 and schema["title"] == "halab cluster file"
     assert "nodes" in schema["properties"]
+
+
+def _with(path: Path, text: str, old: str, new: str) -> Path:
+    """A copy of an example with one piece of text replaced (the YAML as a person writes it)."""
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize("word", ["on", "off", "yes", "no"])
+def test_yaml_words_are_strings_in_enums(tmp_path: Path, word: str) -> None:
+    """YAML 1.2: `tls: on` is the word on (YAML 1.1 would make it a boolean and fail the enum)."""
+    text = (Path(__file__).parents[1] / "examples" / "arbiter.yml").read_text()
+    path = _with(tmp_path / "c.yml", text, "  qdevice:\n", f"  qdevice:\n    tls: {word}\n")
+    if word in ("on", "off"):
+        qdevice = load_cluster(path).corosync.qdevice
+        assert qdevice is not None and qdevice.tls == word
+    else:  # a string, so the enum says which words it takes (not "write true or false")
+        with pytest.raises(InvalidInput) as caught:
+            load_cluster(path)
+        [problem] = caught.value.problems
+        assert problem.path == "corosync.qdevice.tls" and "'on'" in problem.message
+
+
+def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "examples" / "minimal.yml").read_text()
+    path = _with(tmp_path / "c.yml", text, "name: mini\n", "name: mini\nallow_plaintext_secrets: yes\n")
+    with pytest.raises(InvalidInput) as caught:
+        load_cluster(path)
+    [problem] = caught.value.problems
+    assert problem.path == "allow_plaintext_secrets" and "yes/no/on/off are strings" in problem.hint
