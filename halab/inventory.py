@@ -184,7 +184,11 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                 _primitive(
                     res.name,
                     "ocf:heartbeat:IPaddr2",
-                    {"ip": str(res.address), "cidr_netmask": net.subnet.prefixlen, "nic": net.interface},
+                    {
+                        "ip": str(res.address),
+                        "cidr_netmask": res.cidr_netmask or net.subnet.prefixlen,
+                        "nic": res.nic or net.interface,
+                    },
                     [_op("monitor", res.monitor_interval, "20s")],
                     meta,
                 )

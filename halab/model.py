@@ -22,6 +22,7 @@ from .formats import (
     DevicePath,
     HostAddress,
     Int,
+    Interface,
     Interval,
     Line,
     MountOptions,
@@ -131,11 +132,7 @@ class Network(Strict):
 
     name: Name
     subnet: Subnet
-    interface: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_.-]{1,15}$",
-        description="interface name on the nodes; default eth<position>",
-    )
+    interface: Interface | None = Field(default=None, description="interface name on the nodes; default eth<position>")
     gateway: Address | None = None
 
 
@@ -248,6 +245,10 @@ class IpResource(_Resource):
     type: Literal["ip"]
     address: Address
     network: Name | None = Field(default=None, description="default: the network whose subnet holds the address")
+    cidr_netmask: Annotated[int, Field(ge=1, le=32)] | None = Field(
+        default=None, description="prefix length of the address; default the network's"
+    )
+    nic: Interface | None = Field(default=None, description="interface that carries it; default the network's")
     monitor_interval: Interval = "10s"
 
 

@@ -148,6 +148,12 @@ MUTATIONS = [
         "vrrp.instances[0].track_scripts[0]",
         "sync group",
     ),
+    ("ip-netmask-range", "resources.1.cidr_netmask", 33, "resources[1].cidr_netmask", "less than or equal to 32"),
+    ("ip-netmask-quoted", "resources.1.cidr_netmask", "24", "resources[1].cidr_netmask", "integer"),
+    ("ip-nic-command", "resources.1.nic", "eth0;reboot", "resources[1].nic", "wrong form"),
+    ("ip-nic-too-long", "resources.1.nic", "a" * 16, "resources[1].nic", "wrong form"),
+    ("ip-nic-option", "resources.1.nic", "-eth0", "resources[1].nic", "wrong form"),
+    ("interface-dotdot", "networks.0.interface", "..", "networks[0].interface", "wrong form"),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
 ]
 

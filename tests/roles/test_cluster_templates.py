@@ -16,6 +16,8 @@ from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
+# The examples plus a file that uses every Pacemaker feature (not a topology to deploy).
+CLUSTERS = [*EXAMPLES, ROOT / "tests" / "data" / "pacemaker.yml"]
 
 try:  # the project's renderer, when present, is the reference context
     from halab.render import host_context, make_environment
@@ -39,7 +41,7 @@ except ImportError:  # pragma: no cover - fallback until halab/render.py lands
 
 def _inventories() -> list[tuple[str, Inventory]]:
     out = []
-    for path in EXAMPLES:
+    for path in CLUSTERS:
         inv = build_inventory(load_cluster(path))
         if inv.groups["cluster_members"]:
             out.append((path.stem, inv))

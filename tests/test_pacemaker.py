@@ -1,0 +1,38 @@
+"""Pacemaker features of the cluster file, as they land in the rendered CIB
+(tests/data/pacemaker.yml uses each; crm_verify checks it in tests/roles)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from halab.inventory import build_inventory
+from halab.render import CIB_FILE, render_all
+from halab.validation import load_cluster
+
+DATA = Path(__file__).parent / "data" / "pacemaker.yml"
+
+
+def render_cib(path: Path = DATA) -> ET.Element:
+    [cib] = [f.content for f in render_all(build_inventory(load_cluster(path))) if f.dest == CIB_FILE]
+    return ET.fromstring(cib)
+
+
+@pytest.fixture(scope="module")
+def cib() -> ET.Element:
+    return render_cib()
+
+
+def _params(cib: ET.Element, rid: str) -> dict[str, str]:
+    pairs = cib.findall(f".//primitive[@id='{rid}']/instance_attributes/nvpair")
+    return {p.get("name", ""): p.get("value", "") for p in pairs}
+
+
+def test_ip_netmask_and_nic_default_to_the_network(cib: ET.Element) -> None:
+    assert _params(cib, "vip") == {"ip": "198.18.70.100", "cidr_netmask": "24", "nic": "ens3"}
+
+
+def test_ip_netmask_and_nic_as_written(cib: ET.Element) -> None:
+    assert _params(cib, "vip-host") == {"ip": "198.18.70.101", "cidr_netmask": "32", "nic": "ens3.70"}
