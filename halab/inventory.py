@@ -77,12 +77,11 @@ def _score(value: int | str) -> str:
     return str(value).replace("+INFINITY", "INFINITY")
 
 
-def _op(name: str, interval: str, timeout: str | None = None, role: str | None = None) -> dict[str, Any]:
+def _op(
+    name: str, interval: str, timeout: str | None = None, role: str | None = None, on_fail: str | None = None
+) -> dict[str, Any]:
     op: dict[str, Any] = {"name": name, "interval": interval}
-    if timeout:
-        op["timeout"] = timeout
-    if role:
-        op["role"] = role
+    op |= {key: value for key, value in (("timeout", timeout), ("role", role), ("on_fail", on_fail)) if value}
     return op
 
 
@@ -245,7 +244,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                 )
         elif isinstance(res, PrimitiveResource):
             ops = [
-                _op(o.name, o.interval, o.timeout, o.role) | ({"params": o.params} if o.params else {})
+                _op(o.name, o.interval, o.timeout, o.role, o.on_fail) | ({"params": o.params} if o.params else {})
                 for o in res.operations
             ]
             primitives.append(_primitive(res.name, res.agent, res.params, ops, meta))

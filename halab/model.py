@@ -226,11 +226,18 @@ class Fencing(Strict):
     delay_max: Interval = Field(default="5s", description="pcmk_delay_max of every device (race priority or random)")
 
 
+OnFail = Literal["ignore", "block", "stop", "restart", "standby", "fence", "demote"]
+
+
 class Operation(Strict):
-    name: Literal["monitor", "start", "stop", "promote", "demote", "notify", "migrate_to", "migrate_from", "reload"]
+    """An operation of a passed-through agent: whatever action it implements (monitor, start,
+    reload-agent, a custom one), so the name is only checked to be a safe XML token."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
     interval: Interval = "0s"
     timeout: Interval | None = None
     role: Literal["Promoted", "Unpromoted", "Started", "Stopped"] | None = None
+    on_fail: OnFail | None = Field(default=None, description="on-fail: what Pacemaker does when the action fails")
     params: Attributes = Field(default_factory=dict)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from ipaddress import IPv4Address
 from typing import Any
 
-from .formats import host_address
+from .formats import host_address, interval_us
 from .model import (
     PRIMITIVE_TYPES,
     ApacheResource,
@@ -22,6 +22,7 @@ from .model import (
     FilesystemResource,
     GroupResource,
     IpResource,
+    PrimitiveResource,
 )
 from .naming import derived_resource_names
 from .rolevars import fence_agents
@@ -386,6 +387,31 @@ def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[se
         yield ("resources", i, "address"), f"{res.address} is a node address of {owners[0]}", "pick a free address"
 
 
+def _operations(cluster: Cluster) -> Iterator[Finding]:
+    """Operations Pacemaker would refuse or quietly reinterpret."""
+    for i, res in enumerate(cluster.resources):
+        if not isinstance(res, PrimitiveResource):
+            continue
+        keys = [(op.name, interval_us(op.interval)) for op in res.operations]
+        for j, (name, _) in _indexed_duplicates(keys):
+            yield (
+                ("resources", i, "operations", j, "interval"),
+                f"a {name} operation with this interval is already defined ({res.operations[j].interval})",
+                "one operation per name and interval (10s and 10000ms are one; two roles need two intervals)",
+            )
+        for j, op in enumerate(res.operations):
+            path = ("resources", i, "operations", j, "on_fail")
+            if op.on_fail == "fence" and not cluster.fencing_enabled:
+                yield path, "on_fail: fence needs fencing", "configure fencing.devices or choose another on_fail"
+            promoted_monitor = op.name == "monitor" and op.role == "Promoted" and interval_us(op.interval) > 0
+            if op.on_fail == "demote" and op.name != "promote" and not promoted_monitor:
+                yield (
+                    path,
+                    "on_fail: demote applies to promote and to recurring monitors with role Promoted only",
+                    "choose another on_fail",
+                )
+
+
 def _choices(known: dict[str, Any]) -> str:
     return f"use one of: {', '.join(known)}" if known else "define it under resources"
 
@@ -656,6 +682,7 @@ RULES: tuple[Rule, ...] = (
     _corosync,
     _fencing,
     _resources,
+    _operations,
     _constraints,
     _drbd,
     _vrrp,

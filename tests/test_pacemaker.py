@@ -36,3 +36,12 @@ def test_ip_netmask_and_nic_default_to_the_network(cib: ET.Element) -> None:
 
 def test_ip_netmask_and_nic_as_written(cib: ET.Element) -> None:
     assert _params(cib, "vip-host") == {"ip": "198.18.70.101", "cidr_netmask": "32", "nic": "ens3.70"}
+
+
+def test_operations_of_any_name_with_on_fail(cib: ET.Element) -> None:
+    ops = {op.get("id"): op.attrib for op in cib.findall(".//primitive[@id='worker']/operations/op")}
+    assert ops["worker-reload-agent-interval-0s"] == {
+        "id": "worker-reload-agent-interval-0s", "name": "reload-agent", "interval": "0s", "timeout": "30s",
+        "on-fail": "ignore"}  # fmt: skip
+    assert ops["worker-monitor-interval-10s"]["on-fail"] == "demote"
+    assert ops["worker-stop-interval-0s"]["on-fail"] == "block"

@@ -63,6 +63,14 @@ VAULTED = """!vault |
           3766363862633639380a633238646539386334346266383634613138393165326163633733613166
           3032"""
 
+
+
+def _primitive(*operations: dict[str, Any]) -> list[dict[str, Any]]:
+    """BASE's resources plus resources[4], a primitive with these operations."""
+    return [*BASE["resources"], {"name": "p", "type": "primitive", "agent": "ocf:pacemaker:Stateful",
+                                 "operations": list(operations)}]  # fmt: skip
+
+
 # (case id, mutation path, new value, expected path in the error, expected words)
 MUTATIONS = [
     ("unknown-top-key", "nodez", [], "nodez", "did you mean 'nodes'"),
@@ -154,6 +162,18 @@ MUTATIONS = [
     ("ip-nic-too-long", "resources.1.nic", "a" * 16, "resources[1].nic", "wrong form"),
     ("ip-nic-option", "resources.1.nic", "-eth0", "resources[1].nic", "wrong form"),
     ("interface-dotdot", "networks.0.interface", "..", "networks[0].interface", "wrong form"),
+    ("op-name-unsafe", "resources", _primitive({"name": "mon itor"}), "resources[4].operations[0].name", "wrong form"),
+    ("op-on-fail-word", "resources", _primitive({"name": "stop", "on_fail": "reboot"}),
+     "resources[4].operations[0].on_fail", "'ignore'"),
+    ("op-fence-unfenced", "resources", _primitive({"name": "stop", "on_fail": "fence"}),
+     "resources[4].operations[0].on_fail", "needs fencing"),
+    ("op-demote-on-start", "resources", _primitive({"name": "start", "on_fail": "demote"}),
+     "resources[4].operations[0].on_fail", "demote applies"),
+    ("op-demote-unpromoted", "resources", _primitive({"name": "monitor", "interval": "5s", "on_fail": "demote"}),
+     "resources[4].operations[0].on_fail", "demote applies"),
+    ("op-same-interval", "resources",
+     _primitive({"name": "monitor", "interval": "10s"}, {"name": "monitor", "interval": "10000ms", "role": "Promoted"}),
+     "resources[4].operations[1].interval", "already defined"),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
 ]
 
