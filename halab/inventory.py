@@ -78,11 +78,15 @@ def _score(value: int | str) -> str:
 
 
 def _op(
-    name: str, interval: str, timeout: str | None = None, role: str | None = None, on_fail: str | None = None
+    name: str,
+    interval: str,
+    timeout: str | None = None,
+    role: str | None = None,
+    on_fail: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"name": name, "interval": interval}
-    op |= {key: value for key, value in (("timeout", timeout), ("role", role), ("on_fail", on_fail)) if value}
-    return op
+    optional = {"timeout": timeout, "role": role, "on_fail": on_fail, "params": _attributes(params or {})}
+    return {"name": name, "interval": interval} | {key: value for key, value in optional.items() if value}
 
 
 def _primitive(rid: str, agent: str, params: dict, ops: list, meta: dict) -> dict[str, Any]:
@@ -93,9 +97,9 @@ def _primitive(rid: str, agent: str, params: dict, ops: list, meta: dict) -> dic
         "class": parts[0],
         "provider": provider,
         "type": parts[-1],
-        "params": {k: str(v) for k, v in params.items()},
+        "params": _attributes(params),
         "ops": ops,
-        "meta": {k: str(v) for k, v in meta.items()},
+        "meta": _attributes(meta),
     }
 
 
@@ -243,15 +247,12 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     }
                 )
         elif isinstance(res, PrimitiveResource):
-            ops = [
-                _op(o.name, o.interval, o.timeout, o.role, o.on_fail) | ({"params": o.params} if o.params else {})
-                for o in res.operations
-            ]
+            ops = [_op(o.name, o.interval, o.timeout, o.role, o.on_fail, o.params) for o in res.operations]
             primitives.append(_primitive(res.name, res.agent, res.params, ops, meta))
         elif isinstance(res, GroupResource):
-            groups.append({"id": res.name, "members": list(res.members), "meta": {k: str(v) for k, v in meta.items()}})
+            groups.append({"id": res.name, "members": list(res.members), "meta": _attributes(meta)})
         elif isinstance(res, CloneResource):
-            clone_meta = {k: str(v) for k, v in meta.items()}
+            clone_meta = _attributes(meta)
             if res.promotable:
                 clone_meta = {"notify": "true", **clone_meta}
             clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": clone_meta})
@@ -298,16 +299,16 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         ]
 
     properties = {"stonith-enabled": "true" if cluster.fencing_enabled else "false"}
-    rsc_defaults = {k: _scalar(v) for k, v in cluster.pacemaker.resource_defaults.items()}
+    rsc_defaults = _attributes(cluster.pacemaker.resource_defaults)
     if cluster.fence_race == "priority" and isinstance(cluster.fencing, Fencing):
         # The node running more resources (each counts 1) wins: its fencing waits no delay.
         properties["priority-fencing-delay"] = cluster.fencing.priority_delay
         rsc_defaults.setdefault("priority", "1")
-    properties |= {k: _scalar(v) for k, v in cluster.pacemaker.properties.items()}
+    properties |= _attributes(cluster.pacemaker.properties)
     out: dict[str, Any] = {
         "pacemaker_cluster_properties": properties,
         "pacemaker_rsc_defaults": rsc_defaults,
-        "pacemaker_op_defaults": {k: _scalar(v) for k, v in cluster.pacemaker.op_defaults.items()},
+        "pacemaker_op_defaults": _attributes(cluster.pacemaker.op_defaults),
         "pacemaker_primitives": primitives,
         "pacemaker_groups": groups,
         "pacemaker_clones": clones,
@@ -321,8 +322,9 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
     return out
 
 
-def _scalar(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def _attributes(values: dict[str, Any]) -> dict[str, str]:
+    """nvpair values as Pacemaker and the agents read them: `true`, not Python's `True`."""
+    return {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in values.items()}
 
 
 def _number(value: float) -> int | float:

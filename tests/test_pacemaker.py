@@ -45,3 +45,20 @@ def test_operations_of_any_name_with_on_fail(cib: ET.Element) -> None:
         "on-fail": "ignore"}  # fmt: skip
     assert ops["worker-monitor-interval-10s"]["on-fail"] == "demote"
     assert ops["worker-stop-interval-0s"]["on-fail"] == "block"
+
+
+@pytest.mark.parametrize(
+    ("kind", "rid", "meta"),
+    [
+        ("ip", "vip", {"resource-stickiness": "50"}),
+        ("primitive", "worker", {"migration-threshold": "3"}),
+        ("filesystem", "fs", {"allow-migrate": "false"}),
+        ("apache", "web", {"failure-timeout": "60s"}),
+        ("group", "site", {"target-role": "Started"}),
+        ("clone", "worker-clone", {"interleave": "true", "promotable": "true", "notify": "true"}),
+    ],
+)
+def test_meta_attributes_on_every_kind(cib: ET.Element, kind: str, rid: str, meta: dict[str, str]) -> None:
+    """Booleans are written as Pacemaker writes them (`true`, never Python's `True`)."""
+    pairs = cib.findall(f".//*[@id='{rid}']/meta_attributes/nvpair")
+    assert {p.get("name"): p.get("value") for p in pairs} == meta, kind
