@@ -7,6 +7,7 @@ operator sees every problem at once.
 from __future__ import annotations
 
 import difflib
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from ipaddress import IPv4Address
@@ -690,6 +691,81 @@ RULES: tuple[Rule, ...] = (
     _lab,
     _secrets,
 )
+
+
+INFINITY = 1_000_000  # Pacemaker's: a sum of scores stops there
+
+
+def _saturate(value: int) -> int:
+    return max(-INFINITY, min(INFINITY, value))
+
+
+def _score(value: int | str) -> int:
+    """A score of the file as the number Pacemaker adds."""
+    if isinstance(value, int):
+        return _saturate(value)
+    return -INFINITY if value.startswith("-") else INFINITY
+
+
+def _stickiness_value(value: Any) -> int | None:
+    """A resource-stickiness meta value (any scalar) as a score; None if it is not one."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[+-]?([0-9]+|INFINITY)", text):
+        return None
+    return _score(text if "INFINITY" in text else int(text))
+
+
+def _stickiness(cluster: Cluster, member: str, group: GroupResource | None) -> int | None:
+    """resource-stickiness of a primitive as Pacemaker resolves it: its own meta, else its
+    group's (members inherit it), else the resource defaults, else 0."""
+    own = next(r.meta for r in cluster.resources if r.name == member)
+    for meta in (own, group.meta if group else {}, cluster.pacemaker.resource_defaults):
+        if "resource-stickiness" in meta:
+            return _stickiness_value(meta["resource-stickiness"])
+    return 0
+
+
+def _failback(cluster: Cluster) -> Iterator[Finding]:
+    """After a failover, a preferred node wins its resource back only if its location score
+    exceeds the current node's location score plus the stickiness of every member running
+    there (a group's stickiness is the sum of its members'; a tie keeps it where it is)."""
+    resources = {r.name: r for r in cluster.resources}
+    in_group = {m for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
+    cloned = {r.resource for r in cluster.resources if isinstance(r, CloneResource)}
+    members = [n.name for n in cluster.members]
+    for i, loc in enumerate(cluster.constraints.location):
+        res = resources.get(loc.resource)
+        if loc.role or not isinstance(res, (GroupResource, *PRIMITIVE_TYPES)) or res.name in in_group | cloned:
+            continue
+        scores = {node: 0 for node in members}
+        for other in cluster.constraints.location:
+            if other.resource == res.name and not other.role and other.node in scores:
+                scores[other.node] = _saturate(scores[other.node] + _score(other.score))
+        group = res if isinstance(res, GroupResource) else None
+        found = [_stickiness(cluster, m, group) for m in (res.members if group else [res.name])]
+        sticks = [stick for stick in found if stick is not None]
+        preferred = scores.get(loc.node, 0)
+        others = [node for node in members if node != loc.node and scores[node] > -INFINITY]
+        if preferred <= 0 or not others or len(sticks) < len(found):
+            continue
+        current = max(others, key=lambda node: scores[node])
+        held = _saturate(scores[current] + sum(sticks))
+        if preferred <= held:
+            yield (
+                ("constraints", "location", i, "score"),
+                f"'{res.name}' does not fail back to {loc.node}: on {current} it holds {held} "
+                f"(location {scores[current]} + stickiness {' + '.join(map(str, sticks))}), "
+                f"not less than {loc.node}'s {preferred}",
+                f"for failback, give {loc.node} a score above {held}; if it should stay where it is, nothing to do",
+            )
+
+
+WARNING_RULES: tuple[Rule, ...] = (_failback,)
+
+
+def check_warnings(cluster: Cluster) -> list[Finding]:
+    """Findings about a valid file that do not stop it (shown as warnings)."""
+    return [finding for rule in WARNING_RULES for finding in rule(cluster)]
 
 
 def check_semantics(cluster: Cluster) -> list[Finding]:

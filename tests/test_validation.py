@@ -295,3 +295,17 @@ def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
         load_cluster(path)
     [problem] = caught.value.problems
     assert problem.path == "allow_plaintext_secrets" and "yes/no/on/off are strings" in problem.hint
+
+
+@pytest.mark.parametrize(("score", "warned"), [(300, True), (301, False), ("INFINITY", False)])
+def test_failback_warning_does_not_fail_validation(halab, tmp_path: Path, score: Any, warned: bool) -> None:
+    """BASE's group has three members of stickiness 100: node n1 needs a score above 300 to win
+    it back (crm_simulate agrees: tests/test_placement.py)."""
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(_set(BASE, "constraints.location.0.score", score)))
+    code, out, err = halab("validate", path)
+    assert code == 0 and out.startswith("valid: cluster"), err
+    assert ("warning: " in err) is warned, err
+    if warned:
+        assert "constraints.location[0].score: 'site' does not fail back to n1" in err, err
+        assert "(location 0 + stickiness 100 + 100 + 100)" in err and "above 300" in err

@@ -1,0 +1,94 @@
+"""Where Pacemaker places resources, computed by crm_simulate on the rendered CIB with every
+member online: failback (and halab's warning agreeing with it), location rules, node
+attributes and utilization, resource sets."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from halab.inventory import build_inventory
+from halab.render import CIB_FILE, render_all
+from halab.validation import load_cluster
+
+from .roles.test_cluster_templates import _with_online_status
+
+pytestmark = pytest.mark.skipif(shutil.which("crm_simulate") is None, reason="pacemaker-cli-utils not installed")
+
+NODES = ["pc1", "pc2", "pc3"]
+
+
+def cluster_doc(**sections: Any) -> dict[str, Any]:
+    """Three members without fencing, plus the given top-level sections."""
+    return {
+        "name": "sim",
+        "networks": [{"name": "lan", "subnet": "198.18.71.0/24"}],
+        "nodes": [{"name": n, "addresses": {"lan": f"198.18.71.{11 + i}"}} for i, n in enumerate(NODES)],
+        "fencing": "disabled",
+        **sections,
+    }
+
+
+def load(tmp_path: Path, doc: dict[str, Any], warnings: list[str] | None = None) -> Path:
+    """Validate `doc` (its warnings into `warnings`) and write its CIB, every member online."""
+    source = tmp_path / "cluster.yml"
+    source.write_text(yaml.safe_dump(doc))
+    inventory = build_inventory(load_cluster(source, warn=(warnings if warnings is not None else []).append))
+    [cib] = [f.content for f in render_all(inventory) if f.dest == CIB_FILE]
+    path = tmp_path / "cib.xml"
+    path.write_text(_with_online_status(cib, inventory))
+    return path
+
+
+def simulate(cib: Path, *events: str) -> dict[str, list[str]]:
+    """Run the cluster's reaction to `events` (crm_simulate options); save the new status
+    back into `cib`; return where each resource (clone instances by id) runs."""
+    out = subprocess.run(
+        ["crm_simulate", "--xml-file", str(cib), "--simulate", "--save-output", str(cib), "--output-as", "xml",
+         *events],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    revised = ET.fromstring(out.stdout).find("revised_cluster_status/resources")
+    assert revised is not None, out.stdout
+    placement: dict[str, list[str]] = {}
+    for resource in revised.iter("resource"):
+        placement.setdefault(resource.get("id", ""), []).extend(n.get("name", "") for n in resource.iter("node"))
+    return placement
+
+
+GROUP = [
+    {"name": "vip", "type": "ip", "address": "198.18.71.100"},
+    {"name": "marker", "type": "primitive", "agent": "ocf:heartbeat:Dummy"},
+]
+
+
+@pytest.mark.parametrize(
+    ("group_meta", "score", "fails_back"),
+    [({}, 200, False), ({}, 201, True), ({"resource-stickiness": 150}, 300, False),
+     ({"resource-stickiness": 150}, 301, True), ({"resource-stickiness": "INFINITY"}, "INFINITY", False)],
+)  # fmt: skip
+def test_failback_needs_more_than_the_stickiness_of_every_member(
+    tmp_path: Path, group_meta: dict[str, Any], score: int | str, fails_back: bool
+) -> None:
+    """Each member adds its stickiness (default 100 from resource_defaults, or the group's,
+    which members inherit): halab warns exactly when Pacemaker keeps the group away."""
+    doc = cluster_doc(
+        resources=[*GROUP, {"name": "site", "type": "group", "members": ["vip", "marker"], "meta": group_meta}],
+        constraints={"location": [{"resource": "site", "node": "pc1", "score": score}]},
+    )
+    warnings: list[str] = []
+    cib = load(tmp_path, doc, warnings)
+    assert simulate(cib)["marker"] == ["pc1"]
+    assert simulate(cib, "--node-down", "pc1")["marker"] != ["pc1"]
+    back = simulate(cib, "--node-up", "pc1")
+    assert (back["marker"] == ["pc1"]) is fails_back, back
+    assert bool(warnings) is not fails_back, warnings
+    if warnings:
+        assert "constraints.location[0].score: 'site' does not fail back to pc1" in warnings[0]
