@@ -28,6 +28,7 @@ from .model import (
     FilesystemResource,
     GroupResource,
     IpResource,
+    Location,
     PrimitiveResource,
 )
 from .naming import drbd_clone, drbd_primitive
@@ -75,6 +76,26 @@ class Inventory:
 
 def _score(value: int | str) -> str:
     return str(value).replace("+INFINITY", "INFINITY")
+
+
+def _location(loc: Location) -> dict[str, Any]:
+    """A location on one node, or on the nodes its rules choose (ids derived in the template)."""
+    entry: dict[str, Any] = {"id": f"loc-{loc.resource}-{loc.node or 'rules'}", "resource": loc.resource}
+    if loc.node is not None:
+        entry |= {"node": loc.node, "score": _score(loc.score)}
+    else:
+        entry["rules"] = [
+            {"boolean_op": rule.boolean_op}
+            | ({"score": _score(rule.score)} if rule.score is not None else {"score_attribute": rule.score_attribute})
+            | {"expressions": [expr.model_dump(exclude_none=True) | _text(expr.value) for expr in rule.expressions]}
+            for rule in loc.rules
+        ]
+    return entry | ({"role": loc.role} if loc.role else {})
+
+
+def _text(value: Any) -> dict[str, str]:
+    """A rule's value as the text Pacemaker compares (none for defined/not_defined)."""
+    return {} if value is None else {"value": str(value)}
 
 
 def _op(
@@ -258,16 +279,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
             clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": clone_meta})
 
     constraints = cluster.constraints
-    for loc in constraints.location:
-        locations.append(
-            {
-                "id": f"loc-{loc.resource}-{loc.node}",
-                "resource": loc.resource,
-                "node": loc.node,
-                "score": _score(loc.score),
-            }
-            | ({"role": loc.role} if loc.role else {})
-        )
+    locations += [_location(loc) for loc in constraints.location]
     for col in constraints.colocation:
         entry = {
             "id": f"col-{col.resource}-with-{col.with_}",

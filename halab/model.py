@@ -322,9 +322,34 @@ PRIMITIVE_TYPES = (IpResource, ApacheResource, FilesystemResource, PrimitiveReso
 ResourceRole = Literal["Promoted", "Unpromoted", "Started"]
 
 
+# Node attributes Pacemaker defines itself, usable in rules next to the ones nodes[].attributes set.
+BuiltinNodeAttribute = Literal["#uname", "#id", "#kind", "#cluster-name", "#site-name"]
+
+
+class RuleExpression(Strict):
+    """A test of one node attribute (Pacemaker's <expression>)."""
+
+    attribute: ParamName | BuiltinNodeAttribute
+    operation: Literal["lt", "gt", "lte", "gte", "eq", "ne", "defined", "not_defined"]
+    value: Line | Int | Number | None = Field(default=None, description="required unless defined/not_defined")
+    type: Literal["string", "integer", "number", "version"] | None = Field(
+        default=None, description="how values compare; Pacemaker's default: string"
+    )
+
+
+class LocationRule(Strict):
+    """Nodes where the expressions hold get `score` (or the value of their `score_attribute`)."""
+
+    expressions: list[RuleExpression] = Field(min_length=1)
+    boolean_op: Literal["and", "or"] = "and"
+    score: Score | None = None
+    score_attribute: ParamName | None = Field(default=None, description="the node attribute that holds the score")
+
+
 class Location(Strict):
     resource: Name
-    node: Hostname
+    node: Hostname | None = Field(default=None, description="one node; or rules")
+    rules: list[LocationRule] = Field(default_factory=list, description="nodes chosen by their attributes")
     score: Score = 100
     role: ResourceRole | None = None
 

@@ -23,6 +23,7 @@ from .model import (
     FilesystemResource,
     GroupResource,
     IpResource,
+    Location,
     PrimitiveResource,
 )
 from .naming import derived_resource_names
@@ -438,8 +439,11 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
         base = ("constraints", "location", i)
         yield from ref((*base, "resource"), loc.resource)
         yield from role((*base, "role"), loc.resource, loc.role)
-        if loc.node not in members:
+        if (loc.node is None) == (not loc.rules):
+            yield base, "a location needs exactly one of 'node' or 'rules'", "set node: NAME, or rules: [...]"
+        elif loc.node is not None and loc.node not in members:
             yield (*base, "node"), f"'{loc.node}' is not a cluster member", f"use one of: {', '.join(sorted(members))}"
+        yield from _location_rules(base, loc)
     for i, col in enumerate(cluster.constraints.colocation):
         base = ("constraints", "colocation", i)
         yield from ref((*base, "resource"), col.resource)
@@ -454,6 +458,34 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
         yield from ref((*base, "then"), order.then)
         if order.first == order.then:
             yield (*base, "then"), "a resource cannot be ordered after itself", "name another resource"
+
+
+# What a rule's value must look like for Pacemaker to compare it as its `type` says.
+_RULE_VALUES = {
+    "integer": r"[+-]?[0-9]+",
+    "number": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?",
+    "version": r"[0-9]+(\.[0-9]+)*",
+}
+
+
+def _location_rules(base: tuple[str | int, ...], loc: Location) -> Iterator[Finding]:
+    """Rules say who gets which score (one way) and what each expression compares."""
+    if loc.rules and "score" in loc.model_fields_set:
+        yield (*base, "score"), "with rules, each rule carries its own score", "move score into the rules"
+    for j, rule in enumerate(loc.rules):
+        path = (*base, "rules", j)
+        if (rule.score is None) == (rule.score_attribute is None):
+            yield path, "a rule needs exactly one of 'score' or 'score_attribute'", "set score, or score_attribute"
+        for k, expr in enumerate(rule.expressions):
+            where = (*path, "expressions", k, "value")
+            pattern = _RULE_VALUES.get(expr.type or "string")
+            if expr.operation in ("defined", "not_defined"):
+                if expr.value is not None:
+                    yield where, f"'{expr.operation}' takes no value", "remove value"
+            elif expr.value is None:
+                yield where, f"'{expr.operation}' compares the attribute with a value", "add value"
+            elif pattern and not re.fullmatch(pattern, str(expr.value)):
+                yield where, f"{expr.value!r} is not of type {expr.type}", f"write a {expr.type} or change type"
 
 
 def _drbd(cluster: Cluster) -> Iterator[Finding]:

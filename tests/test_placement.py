@@ -18,6 +18,7 @@ from halab.render import CIB_FILE, render_all
 from halab.validation import load_cluster
 
 from .roles.test_cluster_templates import _with_online_status
+from .test_pacemaker import DATA
 
 pytestmark = pytest.mark.skipif(shutil.which("crm_simulate") is None, reason="pacemaker-cli-utils not installed")
 
@@ -35,10 +36,11 @@ def cluster_doc(**sections: Any) -> dict[str, Any]:
     }
 
 
-def load(tmp_path: Path, doc: dict[str, Any], warnings: list[str] | None = None) -> Path:
+def load(tmp_path: Path, doc: dict[str, Any] | Path, warnings: list[str] | None = None) -> Path:
     """Validate `doc` (its warnings into `warnings`) and write its CIB, every member online."""
-    source = tmp_path / "cluster.yml"
-    source.write_text(yaml.safe_dump(doc))
+    source = doc if isinstance(doc, Path) else tmp_path / "cluster.yml"
+    if not isinstance(doc, Path):
+        source.write_text(yaml.safe_dump(doc))
     inventory = build_inventory(load_cluster(source, warn=(warnings if warnings is not None else []).append))
     [cib] = [f.content for f in render_all(inventory) if f.dest == CIB_FILE]
     path = tmp_path / "cib.xml"
@@ -92,3 +94,10 @@ def test_failback_needs_more_than_the_stickiness_of_every_member(
     assert bool(warnings) is not fails_back, warnings
     if warnings:
         assert "constraints.location[0].score: 'site' does not fail back to pc1" in warnings[0]
+
+
+def test_location_rules_choose_nodes_by_attribute(tmp_path: Path) -> None:
+    """Without its rules, Pacemaker would spread vip, vip-host, site over pc1, pc2, pc3."""
+    placement = simulate(load(tmp_path, DATA))
+    assert placement["vip-host"] == ["pc3"]  # score 200 where #uname eq pc3
+    assert placement["fs"] == placement["web"] == ["pc1"]  # -INFINITY where pc2 or pc3

@@ -71,6 +71,19 @@ def _primitive(*operations: dict[str, Any]) -> list[dict[str, Any]]:
                                  "operations": list(operations)}]  # fmt: skip
 
 
+RULE: dict[str, Any] = {"score": 50, "expressions": [{"attribute": "#uname", "operation": "eq", "value": "n1"}]}
+
+
+def _rules(*rules: dict[str, Any]) -> dict[str, Any]:
+    """constraints.location[0] choosing its nodes by these rules."""
+    return {"resource": "site", "rules": list(rules)}
+
+
+def _expression(**expression: Any) -> dict[str, Any]:
+    """constraints.location[0] with one rule testing this expression."""
+    return _rules(RULE | {"expressions": [expression]})
+
+
 # (case id, mutation path, new value, expected path in the error, expected words)
 MUTATIONS = [
     ("unknown-top-key", "nodez", [], "nodez", "did you mean 'nodes'"),
@@ -174,6 +187,28 @@ MUTATIONS = [
     ("op-same-interval", "resources",
      _primitive({"name": "monitor", "interval": "10s"}, {"name": "monitor", "interval": "10000ms", "role": "Promoted"}),
      "resources[4].operations[1].interval", "already defined"),
+    ("location-no-node-no-rules", "constraints.location.0.node", DELETE, "constraints.location[0]", "exactly one"),
+    ("location-node-and-rules", "constraints.location.0.rules", [RULE], "constraints.location[0]", "exactly one"),
+    ("location-rules-and-score", "constraints.location.0", {"resource": "site", "rules": [RULE], "score": 5},
+     "constraints.location[0].score", "own score"),
+    ("rule-without-score", "constraints.location.0", _rules({"expressions": RULE["expressions"]}),
+     "constraints.location[0].rules[0]", "exactly one of 'score' or 'score_attribute'"),
+    ("rule-eq-without-value", "constraints.location.0", _expression(attribute="a", operation="eq"),
+     "constraints.location[0].rules[0].expressions[0].value", "compares"),
+    ("rule-defined-with-value", "constraints.location.0",
+     _expression(attribute="a", operation="defined", value="x"),
+     "constraints.location[0].rules[0].expressions[0].value", "takes no value"),
+    ("rule-integer-not-integer", "constraints.location.0",
+     _expression(attribute="a", operation="gt", value="1.5", type="integer"),
+     "constraints.location[0].rules[0].expressions[0].value", "not of type integer"),
+    ("rule-operation-unknown", "constraints.location.0",
+     _expression(attribute="a", operation="like", value="x"),
+     "constraints.location[0].rules[0].expressions[0].operation", "'lt'"),
+    ("rule-attribute-unsafe", "constraints.location.0",
+     _expression(attribute="a b", operation="defined"),
+     "constraints.location[0].rules[0].expressions[0].attribute", "wrong form"),
+    ("rule-boolean-op-word", "constraints.location.0", _rules(RULE | {"boolean_op": "xor"}),
+     "constraints.location[0].rules[0].boolean_op", "'and'"),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
 ]
 
