@@ -24,12 +24,15 @@ from .model import (
     ApacheResource,
     CloneResource,
     Cluster,
+    Colocation,
     Fencing,
     FilesystemResource,
     GroupResource,
     IpResource,
     Location,
+    Order,
     PrimitiveResource,
+    ResourceSet,
 )
 from .naming import drbd_clone, drbd_primitive
 from .output import OutputDir
@@ -91,6 +94,39 @@ def _location(loc: Location) -> dict[str, Any]:
             for rule in loc.rules
         ]
     return entry | ({"role": loc.role} if loc.role else {})
+
+
+def _colocation(col: Colocation) -> dict[str, Any]:
+    """A colocation of a pair of resources, or of resource sets."""
+    if col.sets:
+        return {"id": f"col-set-{col.sets[0].resources[0]}", "score": _score(col.score), "sets": _sets(col.sets)}
+    entry = {
+        "id": f"col-{col.resource}-with-{col.with_}",
+        "resource": col.resource,
+        "with": col.with_,
+        "score": _score(col.score),
+    }
+    return entry | {k: v for k, v in (("role", col.role), ("with_role", col.with_role)) if v}
+
+
+def _order(order: Order) -> dict[str, Any]:
+    """An order of a pair of resources, or of resource sets."""
+    common = {"kind": order.kind, "symmetrical": order.symmetrical}
+    if order.sets:
+        return {"id": f"ord-set-{order.sets[0].resources[0]}", **common, "sets": _sets(order.sets)}
+    return {
+        "id": f"ord-{order.first}-then-{order.then}",
+        "first": order.first,
+        "then": order.then,
+        "first_action": order.first_action,
+        "then_action": order.then_action,
+        **common,
+    }
+
+
+def _sets(sets: list[ResourceSet]) -> list[dict[str, Any]]:
+    """Resource sets with only what the file says (Pacemaker's defaults otherwise)."""
+    return [rset.model_dump(exclude_none=True) for rset in sets]
 
 
 def _text(value: Any) -> dict[str, str]:
@@ -280,27 +316,8 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
 
     constraints = cluster.constraints
     locations += [_location(loc) for loc in constraints.location]
-    for col in constraints.colocation:
-        entry = {
-            "id": f"col-{col.resource}-with-{col.with_}",
-            "resource": col.resource,
-            "with": col.with_,
-            "score": _score(col.score),
-        }
-        entry |= {k: v for k, v in (("role", col.role), ("with_role", col.with_role)) if v}
-        colocations.append(entry)
-    for order in constraints.order:
-        orders.append(
-            {
-                "id": f"ord-{order.first}-then-{order.then}",
-                "first": order.first,
-                "then": order.then,
-                "kind": order.kind,
-                "first_action": order.first_action,
-                "then_action": order.then_action,
-                "symmetrical": order.symmetrical,
-            }
-        )
+    colocations += [_colocation(col) for col in constraints.colocation]
+    orders += [_order(order) for order in constraints.order]
     for entries in (locations, colocations, orders):
         _dedupe_ids(entries)
     if isinstance(cluster.fencing, Fencing):

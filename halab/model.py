@@ -8,6 +8,7 @@ that relate several fields to each other live in `halab.semantics`;
 
 from __future__ import annotations
 
+import itertools
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
@@ -354,20 +355,43 @@ class Location(Strict):
     role: ResourceRole | None = None
 
 
+Action = Literal["start", "promote", "demote", "stop"]
+
+
+class ResourceSet(Strict):
+    """Resources constrained together (Pacemaker's resource_set): a chain when sequential
+    (Pacemaker's default), else members free of each other but bound to the other sets."""
+
+    resources: list[Name] = Field(min_length=1)
+    sequential: Bool | None = None
+    role: ResourceRole | None = Field(default=None, description="colocation sets only")
+    action: Action | None = Field(default=None, description="order sets only")
+
+
 class Colocation(Strict):
-    resource: Name
-    with_: Name = Field(alias="with")
+    resource: Name | None = None
+    with_: Name | None = Field(default=None, alias="with")
+    sets: list[ResourceSet] = Field(default_factory=list, description="instead of resource and with")
     score: Score = "INFINITY"
     role: ResourceRole | None = None
     with_role: ResourceRole | None = None
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """The pairs of resources it binds: the pair, or along sequential sets and between sets."""
+        if not self.sets:
+            return [(self.resource, self.with_)] if self.resource and self.with_ else []
+        chains = [pair for s in self.sets if s.sequential is not False for pair in itertools.pairwise(s.resources)]
+        between = [(a, b) for one, two in itertools.pairwise(self.sets) for a in one.resources for b in two.resources]
+        return chains + between
+
 
 class Order(Strict):
-    first: Name
-    then: Name
+    first: Name | None = None
+    then: Name | None = None
+    sets: list[ResourceSet] = Field(default_factory=list, description="instead of first and then")
     kind: Literal["Mandatory", "Optional", "Serialize"] = "Mandatory"
-    first_action: Literal["start", "promote", "demote", "stop"] = "start"
-    then_action: Literal["start", "promote", "demote", "stop"] = "start"
+    first_action: Action = "start"
+    then_action: Action = "start"
     symmetrical: Bool = True
 
 

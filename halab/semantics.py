@@ -10,6 +10,7 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -19,12 +20,15 @@ from .model import (
     ApacheResource,
     CloneResource,
     Cluster,
+    Colocation,
     Fencing,
     FilesystemResource,
     GroupResource,
     IpResource,
     Location,
+    Order,
     PrimitiveResource,
+    ResourceSet,
 )
 from .naming import derived_resource_names
 from .rolevars import fence_agents
@@ -418,27 +422,38 @@ def _choices(known: dict[str, Any]) -> str:
     return f"use one of: {', '.join(known)}" if known else "define it under resources"
 
 
-def _constraints(cluster: Cluster) -> Iterator[Finding]:
-    resources = {res.name: res for res in cluster.resources}
-    fence_names = {d.name for d in cluster.fencing.devices} if isinstance(cluster.fencing, Fencing) else set()
-    names = set(resources) | derived_resource_names(cluster) | fence_names
-    promotable = {r.name for r in cluster.resources if isinstance(r, CloneResource) and r.promotable}
-    promotable |= {n for n in derived_resource_names(cluster) if n.endswith("-clone")}
-    members = {n.name for n in cluster.members}
-    hint = f"use one of: {', '.join(sorted(names))}" if names else "define it under resources"
+@dataclass(frozen=True)
+class _Names:
+    """The resources constraints may name, and which of them are promotable clones."""
 
-    def ref(path: tuple, name: str) -> Iterator[Finding]:
-        if name not in names:
+    known: set[str]
+    promotable: set[str]
+
+    @classmethod
+    def of(cls, cluster: Cluster) -> _Names:
+        fence_names = {d.name for d in cluster.fencing.devices} if isinstance(cluster.fencing, Fencing) else set()
+        derived = derived_resource_names(cluster)
+        promotable = {r.name for r in cluster.resources if isinstance(r, CloneResource) and r.promotable}
+        promotable |= {n for n in derived if n.endswith("-clone")}
+        return cls({res.name for res in cluster.resources} | derived | fence_names, promotable)
+
+    def ref(self, path: tuple, name: str | None) -> Iterator[Finding]:
+        if name is not None and name not in self.known:
+            hint = f"use one of: {', '.join(sorted(self.known))}" if self.known else "define it under resources"
             yield path, f"unknown resource '{name}'", hint
 
-    def role(path: tuple, resource: str, value: str | None) -> Iterator[Finding]:
-        if value in ("Promoted", "Unpromoted") and resource in names and resource not in promotable:
+    def role(self, path: tuple, resource: str | None, value: str | None) -> Iterator[Finding]:
+        if value in ("Promoted", "Unpromoted") and resource in self.known and resource not in self.promotable:
             yield path, f"role {value} needs a promotable clone, '{resource}' is not one", "remove the role"
 
+
+def _constraints(cluster: Cluster) -> Iterator[Finding]:
+    names = _Names.of(cluster)
+    members = {n.name for n in cluster.members}
     for i, loc in enumerate(cluster.constraints.location):
         base = ("constraints", "location", i)
-        yield from ref((*base, "resource"), loc.resource)
-        yield from role((*base, "role"), loc.resource, loc.role)
+        yield from names.ref((*base, "resource"), loc.resource)
+        yield from names.role((*base, "role"), loc.resource, loc.role)
         if (loc.node is None) == (not loc.rules):
             yield base, "a location needs exactly one of 'node' or 'rules'", "set node: NAME, or rules: [...]"
         elif loc.node is not None and loc.node not in members:
@@ -446,18 +461,58 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
         yield from _location_rules(base, loc)
     for i, col in enumerate(cluster.constraints.colocation):
         base = ("constraints", "colocation", i)
-        yield from ref((*base, "resource"), col.resource)
-        yield from ref((*base, "with"), col.with_)
-        yield from role((*base, "role"), col.resource, col.role)
-        yield from role((*base, "with_role"), col.with_, col.with_role)
-        if col.resource == col.with_:
+        yield from _pair_or_sets(base, col, ("resource", "with"), ("role", "with_role"))
+        yield from _resource_sets(names, base, col.sets, "role")
+        yield from names.ref((*base, "resource"), col.resource)
+        yield from names.ref((*base, "with"), col.with_)
+        yield from names.role((*base, "role"), col.resource, col.role)
+        yield from names.role((*base, "with_role"), col.with_, col.with_role)
+        if col.resource is not None and col.resource == col.with_:
             yield (*base, "with"), "a resource cannot be colocated with itself", "name another resource"
     for i, order in enumerate(cluster.constraints.order):
         base = ("constraints", "order", i)
-        yield from ref((*base, "first"), order.first)
-        yield from ref((*base, "then"), order.then)
-        if order.first == order.then:
+        yield from _pair_or_sets(base, order, ("first", "then"), ("first_action", "then_action"))
+        yield from _resource_sets(names, base, order.sets, "action")
+        yield from names.ref((*base, "first"), order.first)
+        yield from names.ref((*base, "then"), order.then)
+        if order.first is not None and order.first == order.then:
             yield (*base, "then"), "a resource cannot be ordered after itself", "name another resource"
+
+
+def _pair_or_sets(
+    base: tuple[str | int, ...], entry: Colocation | Order, pair: tuple[str, str], extras: tuple[str, ...]
+) -> Iterator[Finding]:
+    """A colocation or an order binds a pair of resources, or resource sets: one of the two."""
+    given = {"with" if name == "with_" else name for name in entry.model_fields_set}
+    if entry.sets:
+        for name in (*pair, *extras):
+            if name in given:
+                yield (*base, name), f"'{name}' is for a pair of resources, not for sets", f"remove {name}, or sets"
+    elif not set(pair) <= given:
+        yield base, f"set '{pair[0]}' and '{pair[1]}', or list sets", f"add {' and '.join(pair)}, or sets: [...]"
+
+
+def _resource_sets(names: _Names, base: tuple[str | int, ...], sets: list[ResourceSet], own: str) -> Iterator[Finding]:
+    """Every set member exists, once per constraint; colocation sets take a role, order sets an action."""
+    other = "action" if own == "role" else "role"
+    seen: set[str] = set()
+    for j, rset in enumerate(sets):
+        path = (*base, "sets", j)
+        for k, name in enumerate(rset.resources):
+            yield from names.ref((*path, "resources", k), name)
+            yield from names.role((*path, "role"), name, rset.role)
+            if name in seen:
+                yield (*path, "resources", k), f"'{name}' is already in a set of this constraint", "list it once"
+            seen.add(name)
+        if getattr(rset, other) is not None:
+            kind = "colocation" if own == "role" else "order"
+            yield (*path, other), f"a {kind} set takes no {other}", f"use {own}"
+    if len(sets) == 1 and (sets[0].sequential is False or len(sets[0].resources) == 1):
+        yield (
+            (*base, "sets"),
+            "one set binds its members only when it is sequential and has two or more",
+            "add resources or another set, or remove sequential: false",
+        )
 
 
 # What a rule's value must look like for Pacemaker to compare it as its `type` says.

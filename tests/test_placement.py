@@ -101,3 +101,26 @@ def test_location_rules_choose_nodes_by_attribute(tmp_path: Path) -> None:
     placement = simulate(load(tmp_path, DATA))
     assert placement["vip-host"] == ["pc3"]  # score 200 where #uname eq pc3
     assert placement["fs"] == placement["web"] == ["pc1"]  # -INFINITY where pc2 or pc3
+
+
+def start_inputs(cib: Path) -> dict[str, set[str]]:
+    """For each resource the next transition starts, the resources whose start it waits for."""
+    graph = cib.with_name("graph.xml")
+    run = ["crm_simulate", "--xml-file", str(cib), "--run", "--save-graph", str(graph)]
+    subprocess.run(run, capture_output=True, check=True)
+    inputs: dict[str, set[str]] = {}
+    for synapse in ET.parse(graph).getroot().iter("synapse"):
+        action = synapse.find("action_set/rsc_op[@operation='start']/primitive")
+        if action is not None:
+            triggers = synapse.findall("inputs/trigger/rsc_op[@operation='start']")
+            inputs[action.get("id", "")] = {t.get("operation_key", "").removesuffix("_start_0") for t in triggers}
+    return inputs
+
+
+def test_colocation_and_order_sets(tmp_path: Path) -> None:
+    cib = load(tmp_path, DATA)
+    waits = start_inputs(cib)
+    assert waits["d3"] == {"d1", "d2"} and waits["d2"] == set()  # then the set [d3]; [d1, d2] unordered
+    placement = simulate(cib)
+    assert placement["d1"] == placement["d2"] == placement["d3"]  # a sequential set: one chain
+    assert placement["a1"] == ["pc1"] and placement["a2"] != ["pc1"]  # both prefer pc1; -INFINITY apart

@@ -100,7 +100,8 @@ def test_cib_passes_crm_verify(name: str, inv: Inventory, tmp_path: Path) -> Non
     members = inv.groups["cluster_members"]
     cib = _render(inv, members[0], "pacemaker/templates/cib.xml.j2")
     assert cib == _render(inv, members[-1], "pacemaker/templates/cib.xml.j2")  # host independent
-    ids = re.findall(r'\bid="([^"]+)"', cib.split("<status")[0])
+    # Every id attribute declares an id, except a resource_ref's (it names a resource).
+    ids = re.findall(r'<(?!resource_ref )[^>]*\bid="([^"]+)"', cib.split("<status")[0])
     node_ids = {str(inv.hostvars(h)["corosync_nodeid"]) for h in members}
     dupes = {i for i in ids if ids.count(i) > 1 and i not in node_ids}
     assert not dupes, f"duplicate ids: {dupes}"
