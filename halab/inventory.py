@@ -146,7 +146,9 @@ def _op(
     return {"name": name, "interval": interval} | {key: value for key, value in optional.items() if value}
 
 
-def _primitive(rid: str, agent: str, params: dict, ops: list, meta: dict) -> dict[str, Any]:
+def _primitive(
+    rid: str, agent: str, params: dict, ops: list, meta: dict, utilization: dict | None = None
+) -> dict[str, Any]:
     parts = agent.split(":")
     provider = parts[1] if len(parts) == 3 else None
     return {
@@ -157,7 +159,7 @@ def _primitive(rid: str, agent: str, params: dict, ops: list, meta: dict) -> dic
         "params": _attributes(params),
         "ops": ops,
         "meta": _attributes(meta),
-    }
+    } | ({"utilization": _attributes(utilization)} if utilization else {})
 
 
 def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
@@ -251,6 +253,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     },
                     [_op("monitor", res.monitor_interval, "20s")],
                     meta,
+                    res.utilization,
                 )
             )
         elif isinstance(res, ApacheResource):
@@ -264,6 +267,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     },
                     [_op("monitor", res.monitor_interval, "20s"), _op("start", "0s", "40s"), _op("stop", "0s", "60s")],
                     meta,
+                    res.utilization,
                 )
             )
         elif isinstance(res, FilesystemResource):
@@ -278,6 +282,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     params,
                     [_op("monitor", res.monitor_interval, "40s"), _op("start", "0s", "60s"), _op("stop", "0s", "60s")],
                     meta,
+                    res.utilization,
                 )
             )
             if res.drbd is not None:
@@ -305,7 +310,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                 )
         elif isinstance(res, PrimitiveResource):
             ops = [_op(o.name, o.interval, o.timeout, o.role, o.on_fail, o.params) for o in res.operations]
-            primitives.append(_primitive(res.name, res.agent, res.params, ops, meta))
+            primitives.append(_primitive(res.name, res.agent, res.params, ops, meta, res.utilization))
         elif isinstance(res, GroupResource):
             groups.append({"id": res.name, "members": list(res.members), "meta": _attributes(meta)})
         elif isinstance(res, CloneResource):
@@ -328,6 +333,8 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         ]
 
     properties = {"stonith-enabled": "true" if cluster.fencing_enabled else "false"}
+    if cluster.pacemaker.placement_strategy is not None:
+        properties["placement-strategy"] = cluster.pacemaker.placement_strategy
     rsc_defaults = _attributes(cluster.pacemaker.resource_defaults)
     if cluster.fence_race == "priority" and isinstance(cluster.fencing, Fencing):
         # The node running more resources (each counts 1) wins: its fencing waits no delay.
@@ -583,6 +590,9 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
         if node.name in ids:
             host["corosync_nodeid"] = ids[node.name]
             host["corosync_link_addresses"] = [str(node.addresses[net.name]) for net in cluster.link_networks]
+            for variable, values in (("attributes", node.attributes), ("utilization", node.utilization)):
+                if values:
+                    host[f"pacemaker_node_{variable}"] = _attributes(values)
         out[node.name] = host
     return out
 

@@ -56,6 +56,8 @@ Hostname = Annotated[str, Field(pattern=HOSTNAME_PATTERN)]
 NodeName = Annotated[str, Field(pattern=HOSTNAME_PATTERN), AfterValidator(_not_reserved)]
 Scalar = Line | Int | Number | Bool
 Attributes = dict[ParamName, Scalar]
+Utilization = dict[ParamName, Annotated[int, Field(ge=0, le=1000000)]]
+"""What a node offers or a resource needs (placement_strategy weighs them)."""
 Score = Annotated[int, Field(ge=-1000000, le=1000000)] | Literal["INFINITY", "-INFINITY", "+INFINITY"]
 NodeRole = Literal["member", "director", "realserver", "arbitrator"]
 Release = Literal["bookworm", "trixie"]  # the Debian releases the roles and the lab support
@@ -158,6 +160,8 @@ class Node(Strict):
     id: Annotated[int, Field(ge=1, le=65535)] | None = None
     addresses: dict[str, Address] = Field(min_length=1)
     connection: Connection = Field(default_factory=Connection)
+    attributes: Attributes = Field(default_factory=dict, description="Pacemaker node attributes (members)")
+    utilization: Utilization = Field(default_factory=dict, description="capacities, e.g. {cpu: 4} (members)")
 
 
 class Crypto(Strict):
@@ -195,6 +199,9 @@ class Corosync(Strict):
 
 class Pacemaker(Strict):
     properties: Attributes = Field(default_factory=dict)
+    placement_strategy: Literal["default", "utilization", "minimal", "balanced"] | None = Field(
+        default=None, description="placement-strategy: how utilization counts; Pacemaker's default: default"
+    )
     resource_defaults: Attributes = Field(default_factory=lambda: {"resource-stickiness": 100})
     op_defaults: Attributes = Field(default_factory=dict)
     hacluster_password: Secret | None = None
@@ -247,7 +254,13 @@ class _Resource(Strict):
     meta: Attributes = Field(default_factory=dict)
 
 
-class IpResource(_Resource):
+class _Primitive(_Resource):
+    """A resource that runs an agent: it uses the nodes' capacity."""
+
+    utilization: Utilization = Field(default_factory=dict, description="what it needs, e.g. {cpu: 1}")
+
+
+class IpResource(_Primitive):
     """A floating IP (ocf:heartbeat:IPaddr2)."""
 
     type: Literal["ip"]
@@ -260,14 +273,14 @@ class IpResource(_Resource):
     monitor_interval: Interval = "10s"
 
 
-class ApacheResource(_Resource):
+class ApacheResource(_Primitive):
     """Apache managed by Pacemaker (ocf:heartbeat:apache), configured from `apache:`."""
 
     type: Literal["apache"]
     monitor_interval: Interval = "10s"
 
 
-class FilesystemResource(_Resource):
+class FilesystemResource(_Primitive):
     """A filesystem mounted by Pacemaker (ocf:heartbeat:Filesystem), on DRBD or a device."""
 
     type: Literal["filesystem"]
@@ -289,7 +302,7 @@ class ServiceCheck(Strict):
     status: Annotated[int, Field(ge=100, le=599)] = Field(default=200, description="http only: expected status")
 
 
-class PrimitiveResource(_Resource):
+class PrimitiveResource(_Primitive):
     """Any resource agent, passed through: `class:provider:type` or `class:type`."""
 
     type: Literal["primitive"]

@@ -111,6 +111,54 @@ def _indexed_duplicates(values: list[Any]) -> Iterator[tuple[int, Any]]:
         seen.add(value)
 
 
+def _node_placement(cluster: Cluster) -> Iterator[Finding]:
+    """Node attributes and capacities are Pacemaker's: members only, one way to set the strategy."""
+    for i, node in enumerate(cluster.nodes):
+        for field in ("attributes", "utilization"):
+            if getattr(node, field) and "member" not in node.roles:
+                yield ("nodes", i, field), f"only cluster members have Pacemaker node {field}", f"remove {field}"
+    if cluster.pacemaker.placement_strategy is not None and "placement-strategy" in cluster.pacemaker.properties:
+        yield (
+            ("pacemaker", "properties", "placement-strategy"),
+            "placement-strategy is set twice (pacemaker.placement_strategy too)",
+            "keep pacemaker.placement_strategy",
+        )
+
+
+def _weighs_utilization(cluster: Cluster) -> bool:
+    """Whether the placement strategy (the field, or the property written by hand) is not default."""
+    pacemaker = cluster.pacemaker
+    return (pacemaker.placement_strategy or pacemaker.properties.get("placement-strategy", "default")) != "default"
+
+
+def _utilization_counts(cluster: Cluster) -> Iterator[Finding]:
+    """Capacities and needs only count under a placement strategy other than default."""
+    if _weighs_utilization(cluster):
+        return
+    users = [("nodes", i, "utilization") for i, node in enumerate(cluster.nodes) if node.utilization]
+    users += [
+        ("resources", i, "utilization")
+        for i, res in enumerate(cluster.resources)
+        if isinstance(res, PRIMITIVE_TYPES) and res.utilization
+    ]
+    if users:
+        yield users[0], "utilization is ignored with placement strategy default", "set pacemaker.placement_strategy"
+
+
+def _utilization_offered(cluster: Cluster) -> Iterator[Finding]:
+    """A resource whose need no member's capacity covers never runs (a capacity not listed is 0)."""
+    if not _weighs_utilization(cluster):
+        return
+    for i, res in enumerate(cluster.resources):
+        for name, need in (res.utilization if isinstance(res, PRIMITIVE_TYPES) else {}).items():
+            if need and all(node.utilization.get(name, 0) < need for node in cluster.members):
+                yield (
+                    ("resources", i, "utilization", name),
+                    f"no member offers {name} {need}: '{res.name}' can never run",
+                    f"give members utilization {name} (a node that does not list it has none)",
+                )
+
+
 def _node_roles(cluster: Cluster) -> Iterator[Finding]:
     wanted = {
         "director": (cluster.vrrp is not None, "vrrp"),
@@ -767,6 +815,7 @@ def _secrets(cluster: Cluster) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     _nodes,
     _node_roles,
+    _node_placement,
     _corosync,
     _fencing,
     _resources,
@@ -847,7 +896,7 @@ def _failback(cluster: Cluster) -> Iterator[Finding]:
             )
 
 
-WARNING_RULES: tuple[Rule, ...] = (_failback,)
+WARNING_RULES: tuple[Rule, ...] = (_failback, _utilization_counts, _utilization_offered)
 
 
 def check_warnings(cluster: Cluster) -> list[Finding]:

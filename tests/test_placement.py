@@ -124,3 +124,66 @@ def test_colocation_and_order_sets(tmp_path: Path) -> None:
     placement = simulate(cib)
     assert placement["d1"] == placement["d2"] == placement["d3"]  # a sequential set: one chain
     assert placement["a1"] == ["pc1"] and placement["a2"] != ["pc1"]  # both prefer pc1; -INFINITY apart
+
+
+def dummy(name: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "type": "primitive", "agent": "ocf:heartbeat:Dummy", **fields}
+
+
+def with_nodes(doc: dict[str, Any], **per_node: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with fields added to some nodes (by name)."""
+    doc["nodes"] = [node | per_node.get(node["name"], {}) for node in doc["nodes"]]
+    return doc
+
+
+def test_rules_read_node_attributes(tmp_path: Path) -> None:
+    """ssd eq true puts d1 on pc3; prio compared as an integer (as a string, "10" and "20" are
+    below "9") matches every node, and d2 takes each node's prio as its score: pc3 (30)."""
+    doc = with_nodes(
+        cluster_doc(resources=[dummy("d1"), dummy("d2")], constraints={"location": [
+            {"resource": "d1", "rules": [{"score": 100, "expressions": [
+                {"attribute": "ssd", "operation": "eq", "value": "true"}]}]},
+            {"resource": "d2", "rules": [{"score_attribute": "prio", "expressions": [
+                {"attribute": "prio", "operation": "gt", "value": 9, "type": "integer"}]}]},
+        ]}),
+        pc1={"attributes": {"prio": 10}}, pc2={"attributes": {"prio": 20}},
+        pc3={"attributes": {"prio": 30, "ssd": True}},
+    )  # fmt: skip
+    placement = simulate(load(tmp_path, doc))
+    assert placement["d1"] == ["pc3"] and placement["d2"] == ["pc3"], placement
+
+
+@pytest.mark.parametrize("strategy", ["utilization", "minimal", "balanced"])
+def test_utilization_keeps_resources_within_capacity(tmp_path: Path, strategy: str) -> None:
+    """pc3 alone has room for a 2-cpu resource; the 1-cpu ones fill the rest."""
+    resources = [dummy("big1", utilization={"cpu": 2}), dummy("big2", utilization={"cpu": 2}),
+                 dummy("small", utilization={"cpu": 1})]  # fmt: skip
+    doc = with_nodes(
+        cluster_doc(resources=resources, pacemaker={"placement_strategy": strategy}),
+        pc1={"utilization": {"cpu": 1}}, pc2={"utilization": {"cpu": 1}}, pc3={"utilization": {"cpu": 4}},
+    )  # fmt: skip
+    placement = simulate(load(tmp_path, doc))
+    assert placement["big1"] == placement["big2"] == ["pc3"], placement
+    assert placement["small"] in (["pc1"], ["pc2"]), placement
+
+
+def test_utilization_without_a_strategy_is_ignored_and_warned_about(tmp_path: Path) -> None:
+    resources = [dummy("big1", utilization={"cpu": 2}), dummy("big2", utilization={"cpu": 2})]
+    doc = with_nodes(cluster_doc(resources=resources), pc3={"utilization": {"cpu": 4}})
+    warnings: list[str] = []
+    placement = simulate(load(tmp_path, doc, warnings))
+    assert placement["big1"] != placement["big2"]  # spread as if nothing were needed
+    assert "nodes[2].utilization: utilization is ignored with placement strategy default" in warnings[0]
+
+
+def test_a_capacity_not_listed_is_none(tmp_path: Path) -> None:
+    """Only pc3 lists cpu: two 1-cpu resources fill it, the others run nowhere; a resource that
+    needs more than any member offers is warned about."""
+    resources = [dummy(f"r{i}", utilization={"cpu": 1}) for i in range(4)] + [dummy("huge", utilization={"cpu": 3})]
+    doc = with_nodes(cluster_doc(resources=resources, pacemaker={"placement_strategy": "utilization"}),
+                     pc3={"utilization": {"cpu": 2}})  # fmt: skip
+    warnings: list[str] = []
+    placement = simulate(load(tmp_path, doc, warnings))
+    assert sorted(placement[f"r{i}"] for i in range(4)) == [[], [], ["pc3"], ["pc3"]], placement
+    assert placement["huge"] == []
+    assert "resources[4].utilization.cpu: no member offers cpu 3: 'huge' can never run" in warnings[0]

@@ -229,6 +229,17 @@ MUTATIONS = [
      "constraints.colocation[0].sets[1].role", "promotable"),
     ("set-empty", "constraints.order", [{"sets": [{"resources": []}]}], "constraints.order[0].sets[0].resources",
      "at least 1"),
+    ("node-utilization-negative", "nodes.0.utilization", {"cpu": -1}, "nodes[0].utilization.cpu", "greater than"),
+    ("node-utilization-quoted", "nodes.0.utilization", {"cpu": "4"}, "nodes[0].utilization.cpu", "integer"),
+    ("node-attribute-name", "nodes.0.attributes", {"a b": "x"}, "nodes[0].attributes.a b", "wrong form"),
+    ("node-attribute-newline", "nodes.0.attributes", {"rack": "a\nb"}, "nodes[0].attributes.rack", "one line"),
+    ("node-attributes-not-member", "nodes.2.attributes", {"rack": "a"}, "nodes[2].attributes", "only cluster members"),
+    ("placement-strategy-word", "pacemaker", {"placement_strategy": "spread"}, "pacemaker.placement_strategy",
+     "'balanced'"),
+    ("placement-strategy-twice", "pacemaker",
+     {"placement_strategy": "balanced", "properties": {"placement-strategy": "balanced"}},
+     "pacemaker.properties.placement-strategy", "set twice"),
+    ("group-utilization", "resources.3.utilization", {"cpu": 1}, "resources[3].utilization", "unknown key"),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
 ]
 
