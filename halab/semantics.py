@@ -832,14 +832,17 @@ RULES: tuple[Rule, ...] = (
 INFINITY = 1_000_000  # Pacemaker's: a sum of scores stops there
 
 
-def _saturate(value: int) -> int:
-    return max(-INFINITY, min(INFINITY, value))
+def _add(*scores: int) -> int:
+    """Scores summed as Pacemaker does: -INFINITY wins, then INFINITY, else capped there."""
+    if -INFINITY in scores:
+        return -INFINITY
+    return INFINITY if INFINITY in scores else max(-INFINITY, min(INFINITY, sum(scores)))
 
 
 def _score(value: int | str) -> int:
     """A score of the file as the number Pacemaker adds."""
     if isinstance(value, int):
-        return _saturate(value)
+        return _add(value)
     return -INFINITY if value.startswith("-") else INFINITY
 
 
@@ -862,9 +865,9 @@ def _stickiness(cluster: Cluster, member: str, group: GroupResource | None) -> i
 
 
 def _failback(cluster: Cluster) -> Iterator[Finding]:
-    """After a failover, a preferred node wins its resource back only if its location score
-    exceeds the current node's location score plus the stickiness of every member running
-    there (a group's stickiness is the sum of its members'; a tie keeps it where it is)."""
+    """After a failover, the preferred node (the one scored highest) wins its resource back
+    only if its location score exceeds the current node's location score plus the stickiness
+    of every member running there (a group's is the sum of its members'; a tie keeps it)."""
     resources = {r.name: r for r in cluster.resources}
     in_group = {m for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
     cloned = {r.resource for r in cluster.resources if isinstance(r, CloneResource)}
@@ -876,16 +879,17 @@ def _failback(cluster: Cluster) -> Iterator[Finding]:
         scores = {node: 0 for node in members}
         for other in cluster.constraints.location:
             if other.resource == res.name and not other.role and other.node in scores:
-                scores[other.node] = _saturate(scores[other.node] + _score(other.score))
+                scores[other.node] = _add(scores[other.node], _score(other.score))
         group = res if isinstance(res, GroupResource) else None
         found = [_stickiness(cluster, m, group) for m in (res.members if group else [res.name])]
         sticks = [stick for stick in found if stick is not None]
         preferred = scores.get(loc.node, 0)
         others = [node for node in members if node != loc.node and scores[node] > -INFINITY]
-        if preferred <= 0 or not others or len(sticks) < len(found):
+        second_choice = any(scores[node] >= preferred for node in others)  # not *the* preferred node
+        if preferred <= 0 or not others or second_choice or len(sticks) < len(found):
             continue
         current = max(others, key=lambda node: scores[node])
-        held = _saturate(scores[current] + sum(sticks))
+        held = _add(scores[current], *sticks)
         if preferred <= held:
             yield (
                 ("constraints", "location", i, "score"),

@@ -62,3 +62,14 @@ def test_meta_attributes_on_every_kind(cib: ET.Element, kind: str, rid: str, met
     """Booleans are written as Pacemaker writes them (`true`, never Python's `True`)."""
     pairs = cib.findall(f".//*[@id='{rid}']/meta_attributes/nvpair")
     assert {p.get("name"): p.get("value") for p in pairs} == meta, kind
+
+
+def test_node_sets_use_the_corosync_node_ids(tmp_path: Path) -> None:
+    """An explicit id is kept, the others are numbered after it (Cluster.node_ids), in the
+    <node> element and in the ids of the sets halab owns."""
+    text = DATA.read_text().replace("{name: pc2, addresses", "{name: pc2, id: 7, addresses")
+    (tmp_path / "c.yml").write_text(text)
+    nodes = {n.get("uname"): n for n in render_cib(tmp_path / "c.yml").iter("node")}
+    assert {name: node.get("id") for name, node in nodes.items()} == {"pc1": "1", "pc2": "7", "pc3": "2"}
+    assert [s.get("id") for s in nodes["pc2"]] == ["halab-node-7-instance_attributes"]
+    assert [s.get("id") for s in nodes["pc3"]] == ["halab-node-2-utilization"]

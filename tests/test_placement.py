@@ -72,18 +72,22 @@ GROUP = [
 
 
 @pytest.mark.parametrize(
-    ("group_meta", "score", "fails_back"),
-    [({}, 200, False), ({}, 201, True), ({"resource-stickiness": 150}, 300, False),
-     ({"resource-stickiness": 150}, 301, True), ({"resource-stickiness": "INFINITY"}, "INFINITY", False)],
+    ("group_meta", "score", "second", "fails_back"),
+    [({}, 200, 0, False), ({}, 201, 0, True), ({"resource-stickiness": 150}, 300, 0, False),
+     ({"resource-stickiness": 150}, 301, 0, True), ({"resource-stickiness": "INFINITY"}, "INFINITY", 0, False),
+     ({}, 300, 100, False), ({}, 301, 100, True)],
 )  # fmt: skip
 def test_failback_needs_more_than_the_stickiness_of_every_member(
-    tmp_path: Path, group_meta: dict[str, Any], score: int | str, fails_back: bool
+    tmp_path: Path, group_meta: dict[str, Any], score: int | str, second: int, fails_back: bool
 ) -> None:
-    """Each member adds its stickiness (default 100 from resource_defaults, or the group's,
-    which members inherit): halab warns exactly when Pacemaker keeps the group away."""
+    """The preferred node's score must exceed the current node's (pc2 gets `second`, so the
+    group fails over there) plus each member's stickiness (default 100 from resource_defaults,
+    or the group's, which members inherit): halab warns exactly when Pacemaker keeps the group away."""
+    locations = [{"resource": "site", "node": "pc1", "score": score}]
+    locations += [{"resource": "site", "node": "pc2", "score": second}] if second else []
     doc = cluster_doc(
         resources=[*GROUP, {"name": "site", "type": "group", "members": ["vip", "marker"], "meta": group_meta}],
-        constraints={"location": [{"resource": "site", "node": "pc1", "score": score}]},
+        constraints={"location": locations},
     )
     warnings: list[str] = []
     cib = load(tmp_path, doc, warnings)
