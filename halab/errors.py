@@ -46,10 +46,28 @@ class InvalidInput(Exception):
         return self.render()
 
     def render(self) -> str:
-        count = len(self.problems)
-        lines = [f"error: {self.title} ({count} problem{'s' if count != 1 else ''})"]
-        lines += ["  " + p.render(self.source).replace("\n", "\n  ") for p in self.problems]
-        return "\n".join(lines)
+        return render_problems("error", self.title, self.problems, self.source)
+
+
+@dataclass
+class Warnings:
+    """Findings about a valid file that may not do what its author means: shown like errors,
+    on stderr, and nothing stops."""
+
+    problems: list[Problem]
+    source: str = ""
+    title: str = field(default="the cluster file may not do what you mean")
+
+    def render(self) -> str:
+        return render_problems("warning", self.title, self.problems, self.source)
+
+
+def render_problems(kind: str, title: str, problems: list[Problem], source: str) -> str:
+    """`kind: title (N problems)` followed by one indented block per problem."""
+    count = len(problems)
+    lines = [f"{kind}: {title} ({count} problem{'s' if count != 1 else ''})"]
+    lines += ["  " + p.render(source).replace("\n", "\n  ") for p in problems]
+    return "\n".join(lines)
 
 
 class OperationFailed(Exception):

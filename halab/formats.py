@@ -109,6 +109,8 @@ Command = Annotated[str, AfterValidator(_command)]
 HostAddress = Annotated[str, AfterValidator(host_address)]
 """An IPv4 address or a DNS host name (never something ssh or an agent reads as an option)."""
 PosixUser = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+Interface = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")]
+"""A Linux interface name (at most 15 characters; never `.`, `..` or an option-like `-x`)."""
 ParamName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")]
 """A Pacemaker nvpair name (instance, meta, property, operation attribute)."""
 _INTERVAL = re.compile(
@@ -120,6 +122,19 @@ def _interval(value: str) -> str:
     if not _INTERVAL.match(value):
         raise ValueError(f"{value!r} is not a Pacemaker interval (10s, 500ms, 2min, 1h, PT30S)")
     return value
+
+
+_MICROSECONDS = {"us": 1, "usec": 1, "ms": 1000, "msec": 1000, "": 10**6, "s": 10**6, "sec": 10**6,
+                 "m": 60 * 10**6, "min": 60 * 10**6, "h": 3600 * 10**6, "hr": 3600 * 10**6}  # fmt: skip
+_ISO_MICROSECONDS = {"D": 86400 * 10**6, "H": 3600 * 10**6, "M": 60 * 10**6, "S": 10**6}
+
+
+def interval_us(value: str) -> int:
+    """A valid Pacemaker interval in microseconds: Pacemaker compares `10s` and `10000ms` as one."""
+    if value.startswith("P"):
+        return sum(int(n) * _ISO_MICROSECONDS[unit] for n, unit in re.findall(r"([0-9]+)([DHMS])", value))
+    number, unit = re.fullmatch(r"([0-9]+)([a-z]*)", value).groups()  # type: ignore[union-attr]
+    return int(number) * _MICROSECONDS[unit]
 
 
 Interval = Annotated[str, AfterValidator(_interval)]

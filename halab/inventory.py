@@ -24,11 +24,15 @@ from .model import (
     ApacheResource,
     CloneResource,
     Cluster,
+    Colocation,
     Fencing,
     FilesystemResource,
     GroupResource,
     IpResource,
+    Location,
+    Order,
     PrimitiveResource,
+    ResourceSet,
 )
 from .naming import drbd_clone, drbd_primitive
 from .output import OutputDir
@@ -78,16 +82,74 @@ def _score(value: int | str) -> str:
     return str(value).replace("+INFINITY", "INFINITY")
 
 
-def _op(name: str, interval: str, timeout: str | None = None, role: str | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"name": name, "interval": interval}
-    if timeout:
-        op["timeout"] = timeout
-    if role:
-        op["role"] = role
-    return op
+def _location(loc: Location) -> dict[str, Any]:
+    """A location on one node, or on the nodes its rules choose (ids derived in the template)."""
+    entry: dict[str, Any] = {"id": f"loc-{loc.resource}-{loc.node or 'rules'}", "resource": loc.resource}
+    if loc.node is not None:
+        entry |= {"node": loc.node, "score": _score(loc.score)}
+    else:
+        entry["rules"] = [
+            {"boolean_op": rule.boolean_op}
+            | ({"score": _score(rule.score)} if rule.score is not None else {"score_attribute": rule.score_attribute})
+            | {"expressions": [expr.model_dump(exclude_none=True) | _text(expr.value) for expr in rule.expressions]}
+            for rule in loc.rules
+        ]
+    return entry | ({"role": loc.role} if loc.role else {})
 
 
-def _primitive(rid: str, agent: str, params: dict, ops: list, meta: dict) -> dict[str, Any]:
+def _colocation(col: Colocation) -> dict[str, Any]:
+    """A colocation of a pair of resources, or of resource sets."""
+    if col.sets:
+        return {"id": f"col-set-{col.sets[0].resources[0]}", "score": _score(col.score), "sets": _sets(col.sets)}
+    entry = {
+        "id": f"col-{col.resource}-with-{col.with_}",
+        "resource": col.resource,
+        "with": col.with_,
+        "score": _score(col.score),
+    }
+    return entry | {k: v for k, v in (("role", col.role), ("with_role", col.with_role)) if v}
+
+
+def _order(order: Order) -> dict[str, Any]:
+    """An order of a pair of resources, or of resource sets."""
+    common = {"kind": order.kind, "symmetrical": order.symmetrical}
+    if order.sets:
+        return {"id": f"ord-set-{order.sets[0].resources[0]}", **common, "sets": _sets(order.sets)}
+    return {
+        "id": f"ord-{order.first}-then-{order.then}",
+        "first": order.first,
+        "then": order.then,
+        "first_action": order.first_action,
+        "then_action": order.then_action,
+        **common,
+    }
+
+
+def _sets(sets: list[ResourceSet]) -> list[dict[str, Any]]:
+    """Resource sets with only what the file says (Pacemaker's defaults otherwise)."""
+    return [rset.model_dump(exclude_none=True) for rset in sets]
+
+
+def _text(value: Any) -> dict[str, str]:
+    """A rule's value as the text Pacemaker compares (none for defined/not_defined)."""
+    return {} if value is None else {"value": str(value)}
+
+
+def _op(
+    name: str,
+    interval: str,
+    timeout: str | None = None,
+    role: str | None = None,
+    on_fail: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    optional = {"timeout": timeout, "role": role, "on_fail": on_fail, "params": _attributes(params or {})}
+    return {"name": name, "interval": interval} | {key: value for key, value in optional.items() if value}
+
+
+def _primitive(
+    rid: str, agent: str, params: dict, ops: list, meta: dict, utilization: dict | None = None
+) -> dict[str, Any]:
     parts = agent.split(":")
     provider = parts[1] if len(parts) == 3 else None
     return {
@@ -95,10 +157,10 @@ def _primitive(rid: str, agent: str, params: dict, ops: list, meta: dict) -> dic
         "class": parts[0],
         "provider": provider,
         "type": parts[-1],
-        "params": {k: str(v) for k, v in params.items()},
+        "params": _attributes(params),
         "ops": ops,
-        "meta": {k: str(v) for k, v in meta.items()},
-    }
+        "meta": _attributes(meta),
+    } | ({"utilization": _attributes(utilization)} if utilization else {})
 
 
 def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
@@ -185,9 +247,14 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                 _primitive(
                     res.name,
                     "ocf:heartbeat:IPaddr2",
-                    {"ip": str(res.address), "cidr_netmask": net.subnet.prefixlen, "nic": net.interface},
+                    {
+                        "ip": str(res.address),
+                        "cidr_netmask": res.cidr_netmask or net.subnet.prefixlen,
+                        "nic": res.nic or net.interface,
+                    },
                     [_op("monitor", res.monitor_interval, "20s")],
                     meta,
+                    res.utilization,
                 )
             )
         elif isinstance(res, ApacheResource):
@@ -201,6 +268,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     },
                     [_op("monitor", res.monitor_interval, "20s"), _op("start", "0s", "40s"), _op("stop", "0s", "60s")],
                     meta,
+                    res.utilization,
                 )
             )
         elif isinstance(res, FilesystemResource):
@@ -215,6 +283,7 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     params,
                     [_op("monitor", res.monitor_interval, "40s"), _op("start", "0s", "60s"), _op("stop", "0s", "60s")],
                     meta,
+                    res.utilization,
                 )
             )
             if res.drbd is not None:
@@ -241,51 +310,20 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     }
                 )
         elif isinstance(res, PrimitiveResource):
-            ops = [
-                _op(o.name, o.interval, o.timeout, o.role) | ({"params": o.params} if o.params else {})
-                for o in res.operations
-            ]
-            primitives.append(_primitive(res.name, res.agent, res.params, ops, meta))
+            ops = [_op(o.name, o.interval, o.timeout, o.role, o.on_fail, o.params) for o in res.operations]
+            primitives.append(_primitive(res.name, res.agent, res.params, ops, meta, res.utilization))
         elif isinstance(res, GroupResource):
-            groups.append({"id": res.name, "members": list(res.members), "meta": {k: str(v) for k, v in meta.items()}})
+            groups.append({"id": res.name, "members": list(res.members), "meta": _attributes(meta)})
         elif isinstance(res, CloneResource):
-            clone_meta = {k: str(v) for k, v in meta.items()}
+            clone_meta = _attributes(meta)
             if res.promotable:
                 clone_meta = {"notify": "true", **clone_meta}
             clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": clone_meta})
 
     constraints = cluster.constraints
-    for loc in constraints.location:
-        locations.append(
-            {
-                "id": f"loc-{loc.resource}-{loc.node}",
-                "resource": loc.resource,
-                "node": loc.node,
-                "score": _score(loc.score),
-            }
-            | ({"role": loc.role} if loc.role else {})
-        )
-    for col in constraints.colocation:
-        entry = {
-            "id": f"col-{col.resource}-with-{col.with_}",
-            "resource": col.resource,
-            "with": col.with_,
-            "score": _score(col.score),
-        }
-        entry |= {k: v for k, v in (("role", col.role), ("with_role", col.with_role)) if v}
-        colocations.append(entry)
-    for order in constraints.order:
-        orders.append(
-            {
-                "id": f"ord-{order.first}-then-{order.then}",
-                "first": order.first,
-                "then": order.then,
-                "kind": order.kind,
-                "first_action": order.first_action,
-                "then_action": order.then_action,
-                "symmetrical": order.symmetrical,
-            }
-        )
+    locations += [_location(loc) for loc in constraints.location]
+    colocations += [_colocation(col) for col in constraints.colocation]
+    orders += [_order(order) for order in constraints.order]
     for entries in (locations, colocations, orders):
         _dedupe_ids(entries)
     if isinstance(cluster.fencing, Fencing):
@@ -296,16 +334,18 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         ]
 
     properties = {"stonith-enabled": "true" if cluster.fencing_enabled else "false"}
-    rsc_defaults = {k: _scalar(v) for k, v in cluster.pacemaker.resource_defaults.items()}
+    if cluster.pacemaker.placement_strategy is not None:
+        properties["placement-strategy"] = cluster.pacemaker.placement_strategy
+    rsc_defaults = _attributes(cluster.pacemaker.resource_defaults)
     if cluster.fence_race == "priority" and isinstance(cluster.fencing, Fencing):
         # The node running more resources (each counts 1) wins: its fencing waits no delay.
         properties["priority-fencing-delay"] = cluster.fencing.priority_delay
         rsc_defaults.setdefault("priority", "1")
-    properties |= {k: _scalar(v) for k, v in cluster.pacemaker.properties.items()}
+    properties |= _attributes(cluster.pacemaker.properties)
     out: dict[str, Any] = {
         "pacemaker_cluster_properties": properties,
         "pacemaker_rsc_defaults": rsc_defaults,
-        "pacemaker_op_defaults": {k: _scalar(v) for k, v in cluster.pacemaker.op_defaults.items()},
+        "pacemaker_op_defaults": _attributes(cluster.pacemaker.op_defaults),
         "pacemaker_primitives": primitives,
         "pacemaker_groups": groups,
         "pacemaker_clones": clones,
@@ -319,8 +359,14 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
     return out
 
 
-def _scalar(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def _attributes(values: dict[str, Any]) -> dict[str, str]:
+    """nvpair values as Pacemaker and the agents read them: `true`, not Python's `True`."""
+    return {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in values.items()}
+
+
+def _number(value: float) -> int | float:
+    """A whole number as an integer: `advert_int: 1`, `1.0` and the default all render `1`."""
+    return int(value) if float(value).is_integer() else value
 
 
 def _dedupe_ids(entries: list[dict[str, Any]]) -> None:
@@ -421,7 +467,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                 "vips": [f"{vip}/{net.subnet.prefixlen}" for vip in inst.vips],
                 "priorities": priorities,
                 "addresses": {node.name: str(node.addresses[net.name]) for node in directors},
-                "advert_int": inst.advert_int,
+                "advert_int": _number(inst.advert_int),
                 "preempt": inst.preempt,
                 "preempt_delay": inst.preempt_delay,
                 "unicast": inst.unicast,
@@ -546,6 +592,9 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
         if node.name in ids:
             host["corosync_nodeid"] = ids[node.name]
             host["corosync_link_addresses"] = [str(node.addresses[net.name]) for net in cluster.link_networks]
+            for variable, values in (("attributes", node.attributes), ("utilization", node.utilization)):
+                if values:
+                    host[f"pacemaker_node_{variable}"] = _attributes(values)
         out[node.name] = host
     return out
 

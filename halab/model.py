@@ -8,6 +8,7 @@ that relate several fields to each other live in `halab.semantics`;
 
 from __future__ import annotations
 
+import itertools
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from .formats import (
     DevicePath,
     HostAddress,
     Int,
+    Interface,
     Interval,
     Line,
     MountOptions,
@@ -54,6 +56,8 @@ Hostname = Annotated[str, Field(pattern=HOSTNAME_PATTERN)]
 NodeName = Annotated[str, Field(pattern=HOSTNAME_PATTERN), AfterValidator(_not_reserved)]
 Scalar = Line | Int | Number | Bool
 Attributes = dict[ParamName, Scalar]
+Utilization = dict[ParamName, Annotated[int, Field(ge=0, le=1000000)]]
+"""What a node offers or a resource needs (placement_strategy weighs them)."""
 Score = Annotated[int, Field(ge=-1000000, le=1000000)] | Literal["INFINITY", "-INFINITY", "+INFINITY"]
 NodeRole = Literal["member", "director", "realserver", "arbitrator"]
 Release = Literal["bookworm", "trixie"]  # the Debian releases the roles and the lab support
@@ -131,11 +135,7 @@ class Network(Strict):
 
     name: Name
     subnet: Subnet
-    interface: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_.-]{1,15}$",
-        description="interface name on the nodes; default eth<position>",
-    )
+    interface: Interface | None = Field(default=None, description="interface name on the nodes; default eth<position>")
     gateway: Address | None = None
 
 
@@ -165,6 +165,8 @@ class Node(Strict):
         description="a member taken out of the cluster by the next deploy (drained, stopped, removed); "
         "delete the node from the file afterwards",
     )
+    attributes: Attributes = Field(default_factory=dict, description="Pacemaker node attributes (members)")
+    utilization: Utilization = Field(default_factory=dict, description="capacities, e.g. {cpu: 4} (members)")
 
 
 class Crypto(Strict):
@@ -202,6 +204,9 @@ class Corosync(Strict):
 
 class Pacemaker(Strict):
     properties: Attributes = Field(default_factory=dict)
+    placement_strategy: Literal["default", "utilization", "minimal", "balanced"] | None = Field(
+        default=None, description="placement-strategy: how utilization counts; Pacemaker's default: default"
+    )
     resource_defaults: Attributes = Field(default_factory=lambda: {"resource-stickiness": 100})
     op_defaults: Attributes = Field(default_factory=dict)
     hacluster_password: Secret | None = None
@@ -234,11 +239,18 @@ class Fencing(Strict):
     delay_max: Interval = Field(default="5s", description="pcmk_delay_max of every device (race priority or random)")
 
 
+OnFail = Literal["ignore", "block", "stop", "restart", "standby", "fence", "demote"]
+
+
 class Operation(Strict):
-    name: Literal["monitor", "start", "stop", "promote", "demote", "notify", "migrate_to", "migrate_from", "reload"]
+    """An operation of a passed-through agent: whatever action it implements (monitor, start,
+    reload-agent, a custom one), so the name is only checked to be a safe XML token."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
     interval: Interval = "0s"
     timeout: Interval | None = None
     role: Literal["Promoted", "Unpromoted", "Started", "Stopped"] | None = None
+    on_fail: OnFail | None = Field(default=None, description="on-fail: what Pacemaker does when the action fails")
     params: Attributes = Field(default_factory=dict)
 
 
@@ -247,23 +259,33 @@ class _Resource(Strict):
     meta: Attributes = Field(default_factory=dict)
 
 
-class IpResource(_Resource):
+class _Primitive(_Resource):
+    """A resource that runs an agent: it uses the nodes' capacity."""
+
+    utilization: Utilization = Field(default_factory=dict, description="what it needs, e.g. {cpu: 1}")
+
+
+class IpResource(_Primitive):
     """A floating IP (ocf:heartbeat:IPaddr2)."""
 
     type: Literal["ip"]
     address: Address
     network: Name | None = Field(default=None, description="default: the network whose subnet holds the address")
+    cidr_netmask: Annotated[int, Field(ge=1, le=32)] | None = Field(
+        default=None, description="prefix length of the address; default the network's"
+    )
+    nic: Interface | None = Field(default=None, description="interface that carries it; default the network's")
     monitor_interval: Interval = "10s"
 
 
-class ApacheResource(_Resource):
+class ApacheResource(_Primitive):
     """Apache managed by Pacemaker (ocf:heartbeat:apache), configured from `apache:`."""
 
     type: Literal["apache"]
     monitor_interval: Interval = "10s"
 
 
-class FilesystemResource(_Resource):
+class FilesystemResource(_Primitive):
     """A filesystem mounted by Pacemaker (ocf:heartbeat:Filesystem), on DRBD or a device."""
 
     type: Literal["filesystem"]
@@ -285,7 +307,7 @@ class ServiceCheck(Strict):
     status: Annotated[int, Field(ge=100, le=599)] = Field(default=200, description="http only: expected status")
 
 
-class PrimitiveResource(_Resource):
+class PrimitiveResource(_Primitive):
     """Any resource agent, passed through: `class:provider:type` or `class:type`."""
 
     type: Literal["primitive"]
@@ -319,27 +341,75 @@ PRIMITIVE_TYPES = (IpResource, ApacheResource, FilesystemResource, PrimitiveReso
 ResourceRole = Literal["Promoted", "Unpromoted", "Started"]
 
 
+# Node attributes Pacemaker defines itself, usable in rules next to the ones nodes[].attributes set.
+BuiltinNodeAttribute = Literal["#uname", "#id", "#kind", "#cluster-name", "#site-name"]
+
+
+class RuleExpression(Strict):
+    """A test of one node attribute (Pacemaker's <expression>)."""
+
+    attribute: ParamName | BuiltinNodeAttribute
+    operation: Literal["lt", "gt", "lte", "gte", "eq", "ne", "defined", "not_defined"]
+    value: Line | Int | Number | None = Field(default=None, description="required unless defined/not_defined")
+    type: Literal["string", "integer", "number", "version"] | None = Field(
+        default=None, description="how values compare; Pacemaker's default: string"
+    )
+
+
+class LocationRule(Strict):
+    """Nodes where the expressions hold get `score` (or the value of their `score_attribute`)."""
+
+    expressions: list[RuleExpression] = Field(min_length=1)
+    boolean_op: Literal["and", "or"] = "and"
+    score: Score | None = None
+    score_attribute: ParamName | None = Field(default=None, description="the node attribute that holds the score")
+
+
 class Location(Strict):
     resource: Name
-    node: Hostname
+    node: Hostname | None = Field(default=None, description="one node; or rules")
+    rules: list[LocationRule] = Field(default_factory=list, description="nodes chosen by their attributes")
     score: Score = 100
     role: ResourceRole | None = None
 
 
+Action = Literal["start", "promote", "demote", "stop"]
+
+
+class ResourceSet(Strict):
+    """Resources constrained together (Pacemaker's resource_set): a chain when sequential
+    (Pacemaker's default), else members free of each other but bound to the other sets."""
+
+    resources: list[Name] = Field(min_length=1)
+    sequential: Bool | None = None
+    role: ResourceRole | None = Field(default=None, description="colocation sets only")
+    action: Action | None = Field(default=None, description="order sets only")
+
+
 class Colocation(Strict):
-    resource: Name
-    with_: Name = Field(alias="with")
+    resource: Name | None = None
+    with_: Name | None = Field(default=None, alias="with")
+    sets: list[ResourceSet] = Field(default_factory=list, description="instead of resource and with")
     score: Score = "INFINITY"
     role: ResourceRole | None = None
     with_role: ResourceRole | None = None
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """The pairs of resources it binds: the pair, or along sequential sets and between sets."""
+        if not self.sets:
+            return [(self.resource, self.with_)] if self.resource and self.with_ else []
+        chains = [pair for s in self.sets if s.sequential is not False for pair in itertools.pairwise(s.resources)]
+        between = [(a, b) for one, two in itertools.pairwise(self.sets) for a in one.resources for b in two.resources]
+        return chains + between
+
 
 class Order(Strict):
-    first: Name
-    then: Name
+    first: Name | None = None
+    then: Name | None = None
+    sets: list[ResourceSet] = Field(default_factory=list, description="instead of first and then")
     kind: Literal["Mandatory", "Optional", "Serialize"] = "Mandatory"
-    first_action: Literal["start", "promote", "demote", "stop"] = "start"
-    then_action: Literal["start", "promote", "demote", "stop"] = "start"
+    first_action: Action = "start"
+    then_action: Action = "start"
     symmetrical: Bool = True
 
 

@@ -7,21 +7,28 @@ operator sees every problem at once.
 from __future__ import annotations
 
 import difflib
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from .formats import host_address
+from .formats import host_address, interval_us
 from .model import (
     PRIMITIVE_TYPES,
     ApacheResource,
     CloneResource,
     Cluster,
+    Colocation,
     Fencing,
     FilesystemResource,
     GroupResource,
     IpResource,
+    Location,
+    Order,
+    PrimitiveResource,
+    ResourceSet,
 )
 from .naming import derived_resource_names
 from .rolevars import fence_agents
@@ -104,6 +111,54 @@ def _indexed_duplicates(values: list[Any]) -> Iterator[tuple[int, Any]]:
         if value in seen:
             yield index, value
         seen.add(value)
+
+
+def _node_placement(cluster: Cluster) -> Iterator[Finding]:
+    """Node attributes and capacities are Pacemaker's: members only, one way to set the strategy."""
+    for i, node in enumerate(cluster.nodes):
+        for field in ("attributes", "utilization"):
+            if getattr(node, field) and "member" not in node.roles:
+                yield ("nodes", i, field), f"only cluster members have Pacemaker node {field}", f"remove {field}"
+    if cluster.pacemaker.placement_strategy is not None and "placement-strategy" in cluster.pacemaker.properties:
+        yield (
+            ("pacemaker", "properties", "placement-strategy"),
+            "placement-strategy is set twice (pacemaker.placement_strategy too)",
+            "keep pacemaker.placement_strategy",
+        )
+
+
+def _weighs_utilization(cluster: Cluster) -> bool:
+    """Whether the placement strategy (the field, or the property written by hand) is not default."""
+    pacemaker = cluster.pacemaker
+    return (pacemaker.placement_strategy or pacemaker.properties.get("placement-strategy", "default")) != "default"
+
+
+def _utilization_counts(cluster: Cluster) -> Iterator[Finding]:
+    """Capacities and needs only count under a placement strategy other than default."""
+    if _weighs_utilization(cluster):
+        return
+    users = [("nodes", i, "utilization") for i, node in enumerate(cluster.nodes) if node.utilization]
+    users += [
+        ("resources", i, "utilization")
+        for i, res in enumerate(cluster.resources)
+        if isinstance(res, PRIMITIVE_TYPES) and res.utilization
+    ]
+    if users:
+        yield users[0], "utilization is ignored with placement strategy default", "set pacemaker.placement_strategy"
+
+
+def _utilization_offered(cluster: Cluster) -> Iterator[Finding]:
+    """A resource whose need no member's capacity covers never runs (a capacity not listed is 0)."""
+    if not _weighs_utilization(cluster):
+        return
+    for i, res in enumerate(cluster.resources):
+        for name, need in (res.utilization if isinstance(res, PRIMITIVE_TYPES) else {}).items():
+            if need and all(node.utilization.get(name, 0) < need for node in cluster.members):
+                yield (
+                    ("resources", i, "utilization", name),
+                    f"no member offers {name} {need}: '{res.name}' can never run",
+                    f"give members utilization {name} (a node that does not list it has none)",
+                )
 
 
 def _node_roles(cluster: Cluster) -> Iterator[Finding]:
@@ -388,47 +443,154 @@ def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[se
         yield ("resources", i, "address"), f"{res.address} is a node address of {owners[0]}", "pick a free address"
 
 
+def _operations(cluster: Cluster) -> Iterator[Finding]:
+    """Operations Pacemaker would refuse or quietly reinterpret."""
+    for i, res in enumerate(cluster.resources):
+        if not isinstance(res, PrimitiveResource):
+            continue
+        keys = [(op.name, interval_us(op.interval)) for op in res.operations]
+        for j, (name, _) in _indexed_duplicates(keys):
+            yield (
+                ("resources", i, "operations", j, "interval"),
+                f"a {name} operation with this interval is already defined ({res.operations[j].interval})",
+                "one operation per name and interval (10s and 10000ms are one; two roles need two intervals)",
+            )
+        for j, op in enumerate(res.operations):
+            path = ("resources", i, "operations", j, "on_fail")
+            if op.on_fail == "fence" and not cluster.fencing_enabled:
+                yield path, "on_fail: fence needs fencing", "configure fencing.devices or choose another on_fail"
+            promoted_monitor = op.name == "monitor" and op.role == "Promoted" and interval_us(op.interval) > 0
+            if op.on_fail == "demote" and op.name != "promote" and not promoted_monitor:
+                yield (
+                    path,
+                    "on_fail: demote applies to promote and to recurring monitors with role Promoted only",
+                    "choose another on_fail",
+                )
+
+
 def _choices(known: dict[str, Any]) -> str:
     return f"use one of: {', '.join(known)}" if known else "define it under resources"
 
 
-def _constraints(cluster: Cluster) -> Iterator[Finding]:
-    resources = {res.name: res for res in cluster.resources}
-    fence_names = {d.name for d in cluster.fencing.devices} if isinstance(cluster.fencing, Fencing) else set()
-    names = set(resources) | derived_resource_names(cluster) | fence_names
-    promotable = {r.name for r in cluster.resources if isinstance(r, CloneResource) and r.promotable}
-    promotable |= {n for n in derived_resource_names(cluster) if n.endswith("-clone")}
-    members = {n.name for n in cluster.members}
-    hint = f"use one of: {', '.join(sorted(names))}" if names else "define it under resources"
+@dataclass(frozen=True)
+class _Names:
+    """The resources constraints may name, and which of them are promotable clones."""
 
-    def ref(path: tuple, name: str) -> Iterator[Finding]:
-        if name not in names:
+    known: set[str]
+    promotable: set[str]
+
+    @classmethod
+    def of(cls, cluster: Cluster) -> _Names:
+        fence_names = {d.name for d in cluster.fencing.devices} if isinstance(cluster.fencing, Fencing) else set()
+        derived = derived_resource_names(cluster)
+        promotable = {r.name for r in cluster.resources if isinstance(r, CloneResource) and r.promotable}
+        promotable |= {n for n in derived if n.endswith("-clone")}
+        return cls({res.name for res in cluster.resources} | derived | fence_names, promotable)
+
+    def ref(self, path: tuple, name: str | None) -> Iterator[Finding]:
+        if name is not None and name not in self.known:
+            hint = f"use one of: {', '.join(sorted(self.known))}" if self.known else "define it under resources"
             yield path, f"unknown resource '{name}'", hint
 
-    def role(path: tuple, resource: str, value: str | None) -> Iterator[Finding]:
-        if value in ("Promoted", "Unpromoted") and resource in names and resource not in promotable:
+    def role(self, path: tuple, resource: str | None, value: str | None) -> Iterator[Finding]:
+        if value in ("Promoted", "Unpromoted") and resource in self.known and resource not in self.promotable:
             yield path, f"role {value} needs a promotable clone, '{resource}' is not one", "remove the role"
 
+
+def _constraints(cluster: Cluster) -> Iterator[Finding]:
+    names = _Names.of(cluster)
+    members = {n.name for n in cluster.members}
     for i, loc in enumerate(cluster.constraints.location):
         base = ("constraints", "location", i)
-        yield from ref((*base, "resource"), loc.resource)
-        yield from role((*base, "role"), loc.resource, loc.role)
-        if loc.node not in members:
+        yield from names.ref((*base, "resource"), loc.resource)
+        yield from names.role((*base, "role"), loc.resource, loc.role)
+        if (loc.node is None) == (not loc.rules):
+            yield base, "a location needs exactly one of 'node' or 'rules'", "set node: NAME, or rules: [...]"
+        elif loc.node is not None and loc.node not in members:
             yield (*base, "node"), f"'{loc.node}' is not a cluster member", f"use one of: {', '.join(sorted(members))}"
+        yield from _location_rules(base, loc)
     for i, col in enumerate(cluster.constraints.colocation):
         base = ("constraints", "colocation", i)
-        yield from ref((*base, "resource"), col.resource)
-        yield from ref((*base, "with"), col.with_)
-        yield from role((*base, "role"), col.resource, col.role)
-        yield from role((*base, "with_role"), col.with_, col.with_role)
-        if col.resource == col.with_:
+        yield from _pair_or_sets(base, col, ("resource", "with"), ("role", "with_role"))
+        yield from _resource_sets(names, base, col.sets, "role")
+        yield from names.ref((*base, "resource"), col.resource)
+        yield from names.ref((*base, "with"), col.with_)
+        yield from names.role((*base, "role"), col.resource, col.role)
+        yield from names.role((*base, "with_role"), col.with_, col.with_role)
+        if col.resource is not None and col.resource == col.with_:
             yield (*base, "with"), "a resource cannot be colocated with itself", "name another resource"
     for i, order in enumerate(cluster.constraints.order):
         base = ("constraints", "order", i)
-        yield from ref((*base, "first"), order.first)
-        yield from ref((*base, "then"), order.then)
-        if order.first == order.then:
+        yield from _pair_or_sets(base, order, ("first", "then"), ("first_action", "then_action"))
+        yield from _resource_sets(names, base, order.sets, "action")
+        yield from names.ref((*base, "first"), order.first)
+        yield from names.ref((*base, "then"), order.then)
+        if order.first is not None and order.first == order.then:
             yield (*base, "then"), "a resource cannot be ordered after itself", "name another resource"
+
+
+def _pair_or_sets(
+    base: tuple[str | int, ...], entry: Colocation | Order, pair: tuple[str, str], extras: tuple[str, ...]
+) -> Iterator[Finding]:
+    """A colocation or an order binds a pair of resources, or resource sets: one of the two."""
+    given = {"with" if name == "with_" else name for name in entry.model_fields_set}
+    if entry.sets:
+        for name in (*pair, *extras):
+            if name in given:
+                yield (*base, name), f"'{name}' is for a pair of resources, not for sets", f"remove {name}, or sets"
+    elif not set(pair) <= given:
+        yield base, f"set '{pair[0]}' and '{pair[1]}', or list sets", f"add {' and '.join(pair)}, or sets: [...]"
+
+
+def _resource_sets(names: _Names, base: tuple[str | int, ...], sets: list[ResourceSet], own: str) -> Iterator[Finding]:
+    """Every set member exists, once per constraint; colocation sets take a role, order sets an action."""
+    other = "action" if own == "role" else "role"
+    seen: set[str] = set()
+    for j, rset in enumerate(sets):
+        path = (*base, "sets", j)
+        for k, name in enumerate(rset.resources):
+            yield from names.ref((*path, "resources", k), name)
+            yield from names.role((*path, "role"), name, rset.role)
+            if name in seen:
+                yield (*path, "resources", k), f"'{name}' is already in a set of this constraint", "list it once"
+            seen.add(name)
+        if getattr(rset, other) is not None:
+            kind = "colocation" if own == "role" else "order"
+            yield (*path, other), f"a {kind} set takes no {other}", f"use {own}"
+    if len(sets) == 1 and (sets[0].sequential is False or len(sets[0].resources) == 1):
+        yield (
+            (*base, "sets"),
+            "one set binds its members only when it is sequential and has two or more",
+            "add resources or another set, or remove sequential: false",
+        )
+
+
+# What a rule's value must look like for Pacemaker to compare it as its `type` says.
+_RULE_VALUES = {
+    "integer": r"[+-]?[0-9]+",
+    "number": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?",
+    "version": r"[0-9]+(\.[0-9]+)*",
+}
+
+
+def _location_rules(base: tuple[str | int, ...], loc: Location) -> Iterator[Finding]:
+    """Rules say who gets which score (one way) and what each expression compares."""
+    if loc.rules and "score" in loc.model_fields_set:
+        yield (*base, "score"), "with rules, each rule carries its own score", "move score into the rules"
+    for j, rule in enumerate(loc.rules):
+        path = (*base, "rules", j)
+        if (rule.score is None) == (rule.score_attribute is None):
+            yield path, "a rule needs exactly one of 'score' or 'score_attribute'", "set score, or score_attribute"
+        for k, expr in enumerate(rule.expressions):
+            where = (*path, "expressions", k, "value")
+            pattern = _RULE_VALUES.get(expr.type or "string")
+            if expr.operation in ("defined", "not_defined"):
+                if expr.value is not None:
+                    yield where, f"'{expr.operation}' takes no value", "remove value"
+            elif expr.value is None:
+                yield where, f"'{expr.operation}' compares the attribute with a value", "add value"
+            elif pattern and not re.fullmatch(pattern, str(expr.value)):
+                yield where, f"{expr.value!r} is not of type {expr.type}", f"write a {expr.type} or change type"
 
 
 def _drbd(cluster: Cluster) -> Iterator[Finding]:
@@ -655,9 +817,11 @@ def _secrets(cluster: Cluster) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     _nodes,
     _node_roles,
+    _node_placement,
     _corosync,
     _fencing,
     _resources,
+    _operations,
     _constraints,
     _drbd,
     _vrrp,
@@ -665,6 +829,85 @@ RULES: tuple[Rule, ...] = (
     _lab,
     _secrets,
 )
+
+
+INFINITY = 1_000_000  # Pacemaker's: a sum of scores stops there
+
+
+def _add(*scores: int) -> int:
+    """Scores summed as Pacemaker does: -INFINITY wins, then INFINITY, else capped there."""
+    if -INFINITY in scores:
+        return -INFINITY
+    return INFINITY if INFINITY in scores else max(-INFINITY, min(INFINITY, sum(scores)))
+
+
+def _score(value: int | str) -> int:
+    """A score of the file as the number Pacemaker adds."""
+    if isinstance(value, int):
+        return _add(value)
+    return -INFINITY if value.startswith("-") else INFINITY
+
+
+def _stickiness_value(value: Any) -> int | None:
+    """A resource-stickiness meta value (any scalar) as a score; None if it is not one."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[+-]?([0-9]+|INFINITY)", text):
+        return None
+    return _score(text if "INFINITY" in text else int(text))
+
+
+def _stickiness(cluster: Cluster, member: str, group: GroupResource | None) -> int | None:
+    """resource-stickiness of a primitive as Pacemaker resolves it: its own meta, else its
+    group's (members inherit it), else the resource defaults, else 0."""
+    own = next(r.meta for r in cluster.resources if r.name == member)
+    for meta in (own, group.meta if group else {}, cluster.pacemaker.resource_defaults):
+        if "resource-stickiness" in meta:
+            return _stickiness_value(meta["resource-stickiness"])
+    return 0
+
+
+def _failback(cluster: Cluster) -> Iterator[Finding]:
+    """After a failover, the preferred node (the one scored highest) wins its resource back
+    only if its location score exceeds the current node's location score plus the stickiness
+    of every member running there (a group's is the sum of its members'; a tie keeps it)."""
+    resources = {r.name: r for r in cluster.resources}
+    in_group = {m for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
+    cloned = {r.resource for r in cluster.resources if isinstance(r, CloneResource)}
+    members = [n.name for n in cluster.members]
+    for i, loc in enumerate(cluster.constraints.location):
+        res = resources.get(loc.resource)
+        if loc.role or not isinstance(res, (GroupResource, *PRIMITIVE_TYPES)) or res.name in in_group | cloned:
+            continue
+        scores = {node: 0 for node in members}
+        for other in cluster.constraints.location:
+            if other.resource == res.name and not other.role and other.node in scores:
+                scores[other.node] = _add(scores[other.node], _score(other.score))
+        group = res if isinstance(res, GroupResource) else None
+        found = [_stickiness(cluster, m, group) for m in (res.members if group else [res.name])]
+        sticks = [stick for stick in found if stick is not None]
+        preferred = scores.get(loc.node, 0)
+        others = [node for node in members if node != loc.node and scores[node] > -INFINITY]
+        second_choice = any(scores[node] >= preferred for node in others)  # not *the* preferred node
+        if preferred <= 0 or not others or second_choice or len(sticks) < len(found):
+            continue
+        current = max(others, key=lambda node: scores[node])
+        held = _add(scores[current], *sticks)
+        if preferred <= held:
+            yield (
+                ("constraints", "location", i, "score"),
+                f"'{res.name}' does not fail back to {loc.node}: on {current} it holds {held} "
+                f"(location {scores[current]} + stickiness {' + '.join(map(str, sticks))}), "
+                f"not less than {loc.node}'s {preferred}",
+                f"for failback, give {loc.node} a score above {held}; if it should stay where it is, nothing to do",
+            )
+
+
+WARNING_RULES: tuple[Rule, ...] = (_failback, _utilization_counts, _utilization_offered)
+
+
+def check_warnings(cluster: Cluster) -> list[Finding]:
+    """Findings about a valid file that do not stop it (shown as warnings)."""
+    return [finding for rule in WARNING_RULES for finding in rule(cluster)]
 
 
 def check_semantics(cluster: Cluster) -> list[Finding]:

@@ -63,7 +63,7 @@ def fronted(cluster: Cluster, ip: IpResource) -> list[str]:
     for colocation in cluster.constraints.colocation:
         if not _attracts(colocation.score):
             continue
-        for mine, other in ((colocation.resource, colocation.with_), (colocation.with_, colocation.resource)):
+        for mine, other in [*colocation.pairs(), *((b, a) for a, b in colocation.pairs())]:
             if mine in units:
                 names += [n for n in primitives(other) if n != ip.name]
     return list(dict.fromkeys(n for n in names if not isinstance(by_name.get(n), IpResource)))

@@ -10,17 +10,19 @@ from. Cross-field rules then run from `halab.semantics`.
 from __future__ import annotations
 
 import difflib
+import sys
 import types
 import typing
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import FieldPath, InvalidInput, Problem, format_path
+from .errors import FieldPath, InvalidInput, Problem, Warnings, format_path
 from .model import Cluster
-from .semantics import check_semantics
+from .semantics import check_semantics, check_warnings
 from .yamlsource import Positions, load_yaml_file
 
 _BRANCH_WORDS = {
@@ -210,8 +212,15 @@ def _locate(problem: Problem, path: FieldPath, positions: Positions) -> Problem:
     return Problem(problem.path, problem.message, problem.hint, line, column)
 
 
-def validate_document(data: Any, positions: Positions, source: str = "") -> Cluster:
-    """Validate parsed YAML: schema first, then (if the schema holds) the semantic rules."""
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def validate_document(
+    data: Any, positions: Positions, source: str = "", warn: Callable[[str], None] = _to_stderr
+) -> Cluster:
+    """Validate parsed YAML: schema first, then (if the schema holds) the semantic rules;
+    a valid file's warnings go to `warn` (stderr), they do not fail it."""
     if not isinstance(data, dict):
         raise InvalidInput(
             [Problem("", "the file must be a YAML mapping (name:, networks:, nodes:, ...)",
@@ -229,13 +238,19 @@ def validate_document(data: Any, positions: Positions, source: str = "") -> Clus
     ]
     if problems:
         raise InvalidInput(_unique(problems), source)
+    warnings = [
+        _locate(Problem(format_path(path), message, hint), path, positions)
+        for path, message, hint in check_warnings(cluster)
+    ]
+    if warnings:
+        warn(Warnings(_unique(warnings), source).render())
     return cluster
 
 
-def load_cluster(path: str | Path) -> Cluster:
+def load_cluster(path: str | Path, warn: Callable[[str], None] = _to_stderr) -> Cluster:
     """Read, parse and validate a cluster file; raise InvalidInput listing every problem."""
     data, positions = load_yaml_file(path)
-    return validate_document(data, positions, str(path))
+    return validate_document(data, positions, str(path), warn)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

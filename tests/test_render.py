@@ -69,3 +69,14 @@ def _templates_used(role: str) -> set[str]:
 def test_each_rendered_template_is_installed_by_its_role(template) -> None:
     """`halab render` and the roles use the same template files (one source)."""
     assert template.name in _templates_used(template.role), f"roles/{template.role}/tasks never renders {template.name}"
+
+
+@pytest.mark.parametrize(("written", "rendered"), [("advert_int: 1", "1"), ("advert_int: 1.0", "1"), ("", "1"),
+                                                   ("advert_int: 0.5", "0.5")])
+def test_advert_int_renders_the_same_however_written(tmp_path: Path, written: str, rendered: str) -> None:
+    """`1`, `1.0` and the default are one value: keepalived.conf says `advert_int 1` for each."""
+    text = (ROOT / "examples" / "lvs-dr.yml").read_text()
+    (tmp_path / "c.yml").write_text(text.replace("advert_int: 1", written))
+    files = render_all(build_inventory(load_cluster(tmp_path / "c.yml")))
+    confs = [f.content for f in files if f.dest == "/etc/keepalived/keepalived.conf"]
+    assert confs and all(f"    advert_int {rendered}\n" in conf for conf in confs)

@@ -49,6 +49,15 @@ def test_colocations_count_in_both_directions_and_negative_ones_do_not() -> None
     assert found["vip-c"] == ("nothing", "address", None, "/")
 
 
+def test_colocation_sets_bind_along_and_between_sets() -> None:
+    resources = [ip("vip-a", 101), ip("vip-b", 102), dummy("db", {"type": "tcp", "port": 5432}), dummy("marker")]
+    colocation = [{"sets": [{"resources": ["db", "vip-a"]}]},
+                  {"sets": [{"resources": ["vip-b"]}, {"resources": ["marker"]}]}]  # fmt: skip
+    found = _probes(resources, colocation)
+    assert found["vip-a"] == ("db", "tcp", 5432, "/")
+    assert found["vip-b"] == ("marker", "address", None, "/")
+
+
 def test_a_clone_is_followed_to_what_it_clones() -> None:
     resources = [ip("vip", 100), {"name": "web", "type": "apache"},
                  {"name": "web-clone", "type": "clone", "resource": "web"}]  # fmt: skip

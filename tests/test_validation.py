@@ -63,6 +63,27 @@ VAULTED = """!vault |
           3766363862633639380a633238646539386334346266383634613138393165326163633733613166
           3032"""
 
+
+
+def _primitive(*operations: dict[str, Any]) -> list[dict[str, Any]]:
+    """BASE's resources plus resources[4], a primitive with these operations."""
+    return [*BASE["resources"], {"name": "p", "type": "primitive", "agent": "ocf:pacemaker:Stateful",
+                                 "operations": list(operations)}]  # fmt: skip
+
+
+RULE: dict[str, Any] = {"score": 50, "expressions": [{"attribute": "#uname", "operation": "eq", "value": "n1"}]}
+
+
+def _rules(*rules: dict[str, Any]) -> dict[str, Any]:
+    """constraints.location[0] choosing its nodes by these rules."""
+    return {"resource": "site", "rules": list(rules)}
+
+
+def _expression(**expression: Any) -> dict[str, Any]:
+    """constraints.location[0] with one rule testing this expression."""
+    return _rules(RULE | {"expressions": [expression]})
+
+
 # (case id, mutation path, new value, expected path in the error, expected words)
 MUTATIONS = [
     ("unknown-top-key", "nodez", [], "nodez", "did you mean 'nodes'"),
@@ -148,6 +169,77 @@ MUTATIONS = [
         "vrrp.instances[0].track_scripts[0]",
         "sync group",
     ),
+    ("ip-netmask-range", "resources.1.cidr_netmask", 33, "resources[1].cidr_netmask", "less than or equal to 32"),
+    ("ip-netmask-quoted", "resources.1.cidr_netmask", "24", "resources[1].cidr_netmask", "integer"),
+    ("ip-nic-command", "resources.1.nic", "eth0;reboot", "resources[1].nic", "wrong form"),
+    ("ip-nic-too-long", "resources.1.nic", "a" * 16, "resources[1].nic", "wrong form"),
+    ("ip-nic-option", "resources.1.nic", "-eth0", "resources[1].nic", "wrong form"),
+    ("interface-dotdot", "networks.0.interface", "..", "networks[0].interface", "wrong form"),
+    ("op-name-unsafe", "resources", _primitive({"name": "mon itor"}), "resources[4].operations[0].name", "wrong form"),
+    ("op-on-fail-word", "resources", _primitive({"name": "stop", "on_fail": "reboot"}),
+     "resources[4].operations[0].on_fail", "'ignore'"),
+    ("op-fence-unfenced", "resources", _primitive({"name": "stop", "on_fail": "fence"}),
+     "resources[4].operations[0].on_fail", "needs fencing"),
+    ("op-demote-on-start", "resources", _primitive({"name": "start", "on_fail": "demote"}),
+     "resources[4].operations[0].on_fail", "demote applies"),
+    ("op-demote-unpromoted", "resources", _primitive({"name": "monitor", "interval": "5s", "on_fail": "demote"}),
+     "resources[4].operations[0].on_fail", "demote applies"),
+    ("op-same-interval", "resources",
+     _primitive({"name": "monitor", "interval": "10s"}, {"name": "monitor", "interval": "10000ms", "role": "Promoted"}),
+     "resources[4].operations[1].interval", "already defined"),
+    ("location-no-node-no-rules", "constraints.location.0.node", DELETE, "constraints.location[0]", "exactly one"),
+    ("location-node-and-rules", "constraints.location.0.rules", [RULE], "constraints.location[0]", "exactly one"),
+    ("location-rules-and-score", "constraints.location.0", {"resource": "site", "rules": [RULE], "score": 5},
+     "constraints.location[0].score", "own score"),
+    ("rule-without-score", "constraints.location.0", _rules({"expressions": RULE["expressions"]}),
+     "constraints.location[0].rules[0]", "exactly one of 'score' or 'score_attribute'"),
+    ("rule-eq-without-value", "constraints.location.0", _expression(attribute="a", operation="eq"),
+     "constraints.location[0].rules[0].expressions[0].value", "compares"),
+    ("rule-defined-with-value", "constraints.location.0",
+     _expression(attribute="a", operation="defined", value="x"),
+     "constraints.location[0].rules[0].expressions[0].value", "takes no value"),
+    ("rule-integer-not-integer", "constraints.location.0",
+     _expression(attribute="a", operation="gt", value="1.5", type="integer"),
+     "constraints.location[0].rules[0].expressions[0].value", "not of type integer"),
+    ("rule-operation-unknown", "constraints.location.0",
+     _expression(attribute="a", operation="like", value="x"),
+     "constraints.location[0].rules[0].expressions[0].operation", "'lt'"),
+    ("rule-attribute-unsafe", "constraints.location.0",
+     _expression(attribute="a b", operation="defined"),
+     "constraints.location[0].rules[0].expressions[0].attribute", "wrong form"),
+    ("rule-boolean-op-word", "constraints.location.0", _rules(RULE | {"boolean_op": "xor"}),
+     "constraints.location[0].rules[0].boolean_op", "'and'"),
+    ("set-unknown-resource", "constraints.colocation", [{"sets": [{"resources": ["vip", "ghost"]}]}],
+     "constraints.colocation[0].sets[0].resources[1]", "unknown resource"),
+    ("set-and-pair", "constraints.colocation", [{"resource": "vip", "sets": [{"resources": ["vip", "web"]}]}],
+     "constraints.colocation[0].resource", "not for sets"),
+    ("set-and-action-pair", "constraints.order", [{"first_action": "stop", "sets": [{"resources": ["vip", "web"]}]}],
+     "constraints.order[0].first_action", "not for sets"),
+    ("no-pair-no-sets", "constraints.colocation", [{"resource": "vip"}], "constraints.colocation[0]", "or list sets"),
+    ("colocation-set-action", "constraints.colocation", [{"sets": [{"resources": ["vip", "web"], "action": "start"}]}],
+     "constraints.colocation[0].sets[0].action", "takes no action"),
+    ("order-set-role", "constraints.order", [{"sets": [{"resources": ["vip", "web"], "role": "Started"}]}],
+     "constraints.order[0].sets[0].role", "takes no role"),
+    ("set-resource-twice", "constraints.order", [{"sets": [{"resources": ["vip"]}, {"resources": ["vip"]}]}],
+     "constraints.order[0].sets[1].resources[0]", "already in a set"),
+    ("set-binds-nothing", "constraints.colocation", [{"sets": [{"resources": ["vip", "web"], "sequential": False}]}],
+     "constraints.colocation[0].sets", "binds its members only"),
+    ("set-role-not-promotable", "constraints.colocation",
+     [{"sets": [{"resources": ["vip"]}, {"resources": ["site"], "role": "Promoted"}]}],
+     "constraints.colocation[0].sets[1].role", "promotable"),
+    ("set-empty", "constraints.order", [{"sets": [{"resources": []}]}], "constraints.order[0].sets[0].resources",
+     "at least 1"),
+    ("node-utilization-negative", "nodes.0.utilization", {"cpu": -1}, "nodes[0].utilization.cpu", "greater than"),
+    ("node-utilization-quoted", "nodes.0.utilization", {"cpu": "4"}, "nodes[0].utilization.cpu", "integer"),
+    ("node-attribute-name", "nodes.0.attributes", {"a b": "x"}, "nodes[0].attributes.a b", "wrong form"),
+    ("node-attribute-newline", "nodes.0.attributes", {"rack": "a\nb"}, "nodes[0].attributes.rack", "one line"),
+    ("node-attributes-not-member", "nodes.2.attributes", {"rack": "a"}, "nodes[2].attributes", "only cluster members"),
+    ("placement-strategy-word", "pacemaker", {"placement_strategy": "spread"}, "pacemaker.placement_strategy",
+     "'balanced'"),
+    ("placement-strategy-twice", "pacemaker",
+     {"placement_strategy": "balanced", "properties": {"placement-strategy": "balanced"}},
+     "pacemaker.properties.placement-strategy", "set twice"),
+    ("group-utilization", "resources.3.utilization", {"cpu": 1}, "resources[3].utilization", "unknown key"),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
 ]
 
@@ -238,3 +330,48 @@ def test_schema_command_prints_json_schema(halab) -> None:
     schema = json.loads(out)
     assert code == 0 and schema["title"] == "halab cluster file"
     assert "nodes" in schema["properties"]
+
+
+def _with(path: Path, text: str, old: str, new: str) -> Path:
+    """A copy of an example with one piece of text replaced (the YAML as a person writes it)."""
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize("word", ["on", "off", "yes", "no"])
+def test_yaml_words_are_strings_in_enums(tmp_path: Path, word: str) -> None:
+    """YAML 1.2: `tls: on` is the word on (YAML 1.1 would make it a boolean and fail the enum)."""
+    text = (Path(__file__).parents[1] / "examples" / "arbiter.yml").read_text()
+    path = _with(tmp_path / "c.yml", text, "  qdevice:\n", f"  qdevice:\n    tls: {word}\n")
+    if word in ("on", "off"):
+        qdevice = load_cluster(path).corosync.qdevice
+        assert qdevice is not None and qdevice.tls == word
+    else:  # a string, so the enum says which words it takes (not "write true or false")
+        with pytest.raises(InvalidInput) as caught:
+            load_cluster(path)
+        [problem] = caught.value.problems
+        assert problem.path == "corosync.qdevice.tls" and "'on'" in problem.message
+
+
+def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "examples" / "minimal.yml").read_text()
+    path = _with(tmp_path / "c.yml", text, "name: mini\n", "name: mini\nallow_plaintext_secrets: yes\n")
+    with pytest.raises(InvalidInput) as caught:
+        load_cluster(path)
+    [problem] = caught.value.problems
+    assert problem.path == "allow_plaintext_secrets" and "yes/no/on/off are strings" in problem.hint
+
+
+@pytest.mark.parametrize(("score", "warned"), [(300, True), (301, False), ("INFINITY", False)])
+def test_failback_warning_does_not_fail_validation(halab, tmp_path: Path, score: Any, warned: bool) -> None:
+    """BASE's group has three members of stickiness 100: node n1 needs a score above 300 to win
+    it back (crm_simulate agrees: tests/test_placement.py)."""
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(_set(BASE, "constraints.location.0.score", score)))
+    code, out, err = halab("validate", path)
+    assert code == 0 and out.startswith("valid: cluster"), err
+    assert ("warning: " in err) is warned, err
+    if warned:
+        assert "constraints.location[0].score: 'site' does not fail back to n1" in err, err
+        assert "(location 0 + stickiness 100 + 100 + 100)" in err and "above 300" in err

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,15 @@ except ImportError:  # pragma: no cover
     from tests.roles.test_cluster_templates import host_context, make_environment
 
 
-def render_cib(example: str, tmp_path: Path, **overrides: object) -> Path:
-    inv = build_inventory(load_cluster(ROOT / "examples" / example))
+def render_cib(example: str | Path, tmp_path: Path, **overrides: object) -> Path:
+    """The CIB of an example (a name in examples/) or of a cluster file (a Path)."""
+    source = example if isinstance(example, Path) else ROOT / "examples" / example
+    inv = build_inventory(load_cluster(source))
     inv.group_vars["all"].update(overrides)
     host = inv.groups["cluster_members"][0]
     text = make_environment().get_template("pacemaker/templates/cib.xml.j2").render(
         host_context(inv, host))
-    path = tmp_path / f"{example}.cib.xml"
+    path = tmp_path / f"{Path(example).name}.cib.xml"
     path.write_text(text)
     return path
 
@@ -151,3 +154,29 @@ def test_fencing_topology_is_applied_changed_and_removed(live: Path, tmp_path: P
     none = render_cib("web-ap-nodrbd.yml", tmp_path, pacemaker_fencing_levels=[])
     assert run_module(live, none)["changed"] is True
     assert "fencing-level" not in _tool(live, "cibadmin", "--query")
+
+
+def test_node_attributes_follow_the_file_and_an_operators_stay(live: Path, tmp_path: Path) -> None:
+    """halab owns the halab-node-* sets of each node; standby set by an operator is kept."""
+    for node_id, name in ((1, "pc1"), (2, "pc2")):  # pc3 has not joined yet: its node is added
+        _tool(live, "cibadmin", "--create", "--scope", "nodes", "--xml-text", f'<node id="{node_id}" uname="{name}"/>')
+    standby = ('<node id="1" uname="pc1"><instance_attributes id="nodes-1">'
+               '<nvpair id="nodes-1-standby" name="standby" value="on"/></instance_attributes></node>')
+    _tool(live, "cibadmin", "--modify", "--scope", "nodes", "--xml-text", standby)
+    src = render_cib(ROOT / "tests" / "data" / "pacemaker.yml", tmp_path)
+    first = run_module(live, src)
+    assert first["changed"] is True and "nodes" in first["sections"], first
+    nodes = _tool(live, "cibadmin", "--query", "--scope", "nodes")
+    assert 'id="halab-node-2-instance_attributes-worker-priority" name="worker-priority" value="20"' in nodes
+    assert 'id="halab-node-3-utilization-cpu" name="cpu" value="8"' in nodes and 'uname="pc3"' in nodes
+    assert 'name="standby" value="on"' in nodes
+    assert run_module(live, src)["changed"] is False
+    without = ET.parse(src)
+    for node in without.getroot().iter("node"):
+        for child in list(node):
+            node.remove(child)
+    without.write(src)
+    assert run_module(live, src)["changed"] is True
+    nodes = _tool(live, "cibadmin", "--query", "--scope", "nodes")
+    assert "halab-node-" not in nodes and 'name="standby" value="on"' in nodes
+    assert run_module(live, src)["changed"] is False

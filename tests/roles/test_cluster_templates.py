@@ -16,6 +16,8 @@ from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
+# The examples plus a file that uses every Pacemaker feature (not a topology to deploy).
+CLUSTERS = [*EXAMPLES, ROOT / "tests" / "data" / "pacemaker.yml"]
 
 try:  # the project's renderer, when present, is the reference context
     from halab.render import host_context, make_environment
@@ -39,7 +41,7 @@ except ImportError:  # pragma: no cover - fallback until halab/render.py lands
 
 def _inventories() -> list[tuple[str, Inventory]]:
     out = []
-    for path in EXAMPLES:
+    for path in CLUSTERS:
         inv = build_inventory(load_cluster(path))
         if inv.groups["cluster_members"]:
             out.append((path.stem, inv))
@@ -98,7 +100,8 @@ def test_cib_passes_crm_verify(name: str, inv: Inventory, tmp_path: Path) -> Non
     members = inv.groups["cluster_members"]
     cib = _render(inv, members[0], "pacemaker/templates/cib.xml.j2")
     assert cib == _render(inv, members[-1], "pacemaker/templates/cib.xml.j2")  # host independent
-    ids = re.findall(r'\bid="([^"]+)"', cib.split("<status")[0])
+    # Every id attribute declares an id, except a resource_ref's (it names a resource).
+    ids = re.findall(r'<(?!resource_ref )[^>]*\bid="([^"]+)"', cib.split("<status")[0])
     node_ids = {str(inv.hostvars(h)["corosync_nodeid"]) for h in members}
     dupes = {i for i in ids if ids.count(i) > 1 and i not in node_ids}
     assert not dupes, f"duplicate ids: {dupes}"

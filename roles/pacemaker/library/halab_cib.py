@@ -15,8 +15,10 @@ description:
     C(fencing-topology), C(rsc_defaults) and C(op_defaults) are replaced by those of O(src)
     (or O(content)), a section absent there is removed, and the
     C(cib-bootstrap-options) property set holds the properties given plus the
-    Pacemaker-owned ones that are live (O(owned_properties)). Live C(nodes), C(status),
-    other property sets and the C(cib) element's attributes are kept.
+    Pacemaker-owned ones that are live (O(owned_properties)). In C(nodes), the attribute and
+    utilization sets whose id starts with C(halab-node-) become those of O(src) (a node
+    missing there is added); the rest of each node (C(standby) set by an operator, ...)
+    is kept, like C(status), other property sets and the C(cib) element's attributes.
   - Checks the desired CIB with C(crm_verify --xml-file) and fails, changing nothing,
     when it reports errors.
   - Computes the difference with C(crm_diff --no-version) and applies only that patch
@@ -118,6 +120,7 @@ REPLACED = ("resources", "constraints", "fencing-topology", "rsc_defaults", "op_
 CONFIG_ORDER = ("crm_config", "nodes", "resources", "constraints", "fencing-topology",
                 "op_defaults", "rsc_defaults", "acls", "tags", "alerts")
 PROPERTY_SET = "cib-bootstrap-options"
+NODE_SET_PREFIX = "halab-node-"  # node attribute and utilization sets the rendered CIB owns
 
 
 def _strip(elem):
@@ -150,6 +153,26 @@ def _section(config, name, create=False):
     return found
 
 
+def _owned(elem):
+    return (elem.get("id") or "").startswith(NODE_SET_PREFIX)
+
+
+def converge_nodes(config, new_config):
+    """Give each node the attribute and utilization sets of the rendered CIB; keep the rest."""
+    rendered = [node for node in new_config.findall("nodes/node") if any(_owned(c) for c in node)]
+    nodes = _section(config, "nodes", create=bool(rendered))
+    if nodes is None:
+        return
+    for node in nodes.findall("node"):
+        for child in [c for c in node if _owned(c)]:
+            node.remove(child)
+    for new in rendered:
+        live = next((n for n in nodes.findall("node") if n.get("id") == new.get("id")), None)
+        if live is None:
+            live = ET.SubElement(nodes, "node", dict(new.attrib))
+        live.extend(copy.deepcopy(child) for child in new if _owned(child))
+
+
 def build_desired(live, rendered, owned):
     """Copy of `live` whose managed sections come from `rendered`."""
     desired = copy.deepcopy(live)
@@ -168,6 +191,7 @@ def build_desired(live, rendered, owned):
         index = list(config).index(old)
         config.remove(old)
         config.insert(index, copy.deepcopy(new))
+    converge_nodes(config, new_config)
 
     wanted = {}
     new_set = new_config.find(f"crm_config/cluster_property_set[@id='{PROPERTY_SET}']")
