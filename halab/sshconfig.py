@@ -90,10 +90,9 @@ class HostBlock:
     settings: list[tuple[str, list[str], int]] = field(default_factory=list)  # (key, words, line)
 
     def names(self, name: str) -> bool:
-        """True when the block is for `name` by name: a wildcard or negated block names no node."""
-        if any(ch in p for p in self.patterns for ch in "*?!"):
-            return False
-        return name in self.patterns
+        """True when `name` is one of the block's patterns as written: a wildcard (`web*`) is
+        never a node's name, and a block with a negation (`!web2`) names no node at all."""
+        return not any(p.startswith("!") for p in self.patterns) and name in self.patterns
 
 
 def _words(rest: str) -> list[str]:

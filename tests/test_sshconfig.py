@@ -183,6 +183,9 @@ def test_nodes_without_their_own_block_are_named(halab, tmp_path: Path) -> None:
     assert code == 2, out + err
     assert "no `Host web2` block for node web2" in err and "node web1" not in err
     assert "vagrant ssh-config > FILE" in err
+    config = write(tmp_path, "Host web1 web*\n  Port 2201\nHost web2 !web1\n  Port 2202\n")
+    code, _, err = halab("inventory", EXAMPLE, "--ssh-config", config, "-o", tmp_path / "inv")
+    assert code == 2 and "node web2" in err and "node web1" not in err  # web1 is named, web2 only negated
     config = write(tmp_path, "User vagrant\n")  # settings before any Host name no node either
     code, _, err = halab("inventory", EXAMPLE, "--ssh-config", config, "-o", tmp_path / "inv")
     assert code == 2 and "web1" in err and "web2" in err
