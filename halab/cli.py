@@ -5,9 +5,12 @@ Exit codes: 0 success, 1 operation failed on hosts, 2 invalid input, 130 interru
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +23,29 @@ from .validation import load_cluster
 EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
 cluster_file = click.argument("cluster_file", type=click.Path(dir_okay=False, path_type=Path))
+ssh_config = click.option(
+    "--ssh-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="connect to each node as this ssh config's `Host NODE` block says (e.g. `vagrant ssh-config` output)",
+)
+
+
+def cluster_target(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The cluster file and `--ssh-config` of every verb that reaches the hosts, in one place:
+    the command gets `cluster` (loaded, with the ssh-config's connections) and `source`."""
+
+    @cluster_file
+    @ssh_config
+    @functools.wraps(command)
+    def wrapper(cluster_file: Path, ssh_config: Path | None, **kwargs: Any) -> Any:
+        cluster = load_cluster(cluster_file)
+        if ssh_config is not None:
+            from . import sshconfig
+
+            cluster.with_connections(sshconfig.load(ssh_config, cluster))
+        return command(cluster=cluster, source=str(cluster_file), **kwargs)
+
+    return wrapper
 
 
 def _summary(cluster: Cluster) -> str:
@@ -54,7 +80,7 @@ def schema() -> None:
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.option(
     "-o",
     "--output",
@@ -62,14 +88,13 @@ def schema() -> None:
     required=True,
     help="inventory directory to (re)generate, e.g. inventories/NAME",
 )
-def inventory(cluster_file: Path, output: Path) -> None:
+def inventory(cluster: Cluster, source: str, output: Path) -> None:
     """Write an editable Ansible inventory (hosts.yml, group_vars/, host_vars/)."""
     from .inventory import build_inventory, write_inventory
-    from .runner import lab_connections
+    from .runner import node_connections
 
-    cluster = load_cluster(cluster_file)
-    inv = build_inventory(cluster, lab_connections(cluster))
-    written = write_inventory(inv, output, str(cluster_file))
+    inv = build_inventory(cluster, node_connections(cluster))
+    written = write_inventory(inv, output, source)
     click.echo(f"wrote {len(written)} files to {output}/ (run: ansible-playbook -i {output} playbooks/site.yml)")
 
 
@@ -87,7 +112,7 @@ def render(cluster_file: Path, output: Path) -> None:
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.option("--check", is_flag=True, help="dry run: report what would change, change nothing")
 @click.option("--diff", is_flag=True, help="show file and CIB differences")
 @click.option("--limit", help="only these hosts (Ansible pattern)")
@@ -97,7 +122,8 @@ def render(cluster_file: Path, output: Path) -> None:
 )
 @click.option("-v", "--verbose", count=True, help="more Ansible output in the run log")
 def deploy(
-    cluster_file: Path,
+    cluster: Cluster,
+    source: str,
     check: bool,
     diff: bool,
     limit: str | None,
@@ -110,66 +136,66 @@ def deploy(
     from .runner import PlaybookOptions
 
     options = PlaybookOptions(check, diff, limit, tags, vault_password_file, verbose)
-    run_deploy(load_cluster(cluster_file), str(cluster_file), options)
+    run_deploy(cluster, source, options)
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.option("-k", "select", help="only checks matching this pytest -k expression")
-def verify(cluster_file: Path, select: str | None) -> None:
+def verify(cluster: Cluster, source: str, select: str | None) -> None:
     """Check the live hosts against the cluster file (testinfra)."""
     from .verify import verify as run_verify
 
-    run_verify(load_cluster(cluster_file), str(cluster_file), ["-k", select] if select else [])
+    run_verify(cluster, source, ["-k", select] if select else [])
 
 
 @main.command()
-@cluster_file
-def status(cluster_file: Path) -> None:
+@cluster_target
+def status(cluster: Cluster, source: str) -> None:
     """Quorum, nodes, resources and VIP holders; exit 1 when not healthy."""
     from .operate import show_status
 
-    if not show_status(load_cluster(cluster_file)):
+    if not show_status(cluster):
         raise OperationFailed("the cluster is not healthy")
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.argument("resource")
 @click.argument("node", required=False)
 @click.option("--lifetime", help="ISO 8601 duration after which the move expires, e.g. PT1H")
 @click.option("--clear", is_flag=True, help="remove an earlier move (the resource may go back)")
-def move(cluster_file: Path, resource: str, node: str | None, lifetime: str | None, clear: bool) -> None:
+def move(cluster: Cluster, source: str, resource: str, node: str | None, lifetime: str | None, clear: bool) -> None:
     """Move RESOURCE to NODE for maintenance (or --clear the move)."""
     from .operate import move as run_move
 
-    run_move(load_cluster(cluster_file), resource, node, lifetime, clear)
+    run_move(cluster, resource, node, lifetime, clear)
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.argument("resource", required=False)
 @click.option("--node", help="only on this member")
-def cleanup(cluster_file: Path, resource: str | None, node: str | None) -> None:
+def cleanup(cluster: Cluster, source: str, resource: str | None, node: str | None) -> None:
     """Clear failed actions (all, or RESOURCE's) and wait until the cluster has settled."""
     from .operate import cleanup as run_cleanup
 
-    run_cleanup(load_cluster(cluster_file), resource, node)
+    run_cleanup(cluster, resource, node)
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.argument("node")
 @click.option("--off", is_flag=True, help="take the node out of standby")
-def standby(cluster_file: Path, node: str, off: bool) -> None:
+def standby(cluster: Cluster, source: str, node: str, off: bool) -> None:
     """Put NODE in standby (resources leave it) or back with --off."""
     from .operate import standby as run_standby
 
-    run_standby(load_cluster(cluster_file), node, not off)
+    run_standby(cluster, node, not off)
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.option(
     "--mode",
     type=click.Choice(["standby", "crash", "cut"]),
@@ -178,11 +204,11 @@ def standby(cluster_file: Path, node: str, off: bool) -> None:
     help="standby works anywhere; crash (power-off) and cut (cables pulled) need a halab lab",
 )
 @click.option("--timeout", type=float, default=120, show_default=True, help="seconds to wait for recovery")
-def drill(cluster_file: Path, mode: str, timeout: float) -> None:
+def drill(cluster: Cluster, source: str, mode: str, timeout: float) -> None:
     """Failover drill: fail the active node, time the recovery, restore, check for split brain."""
     from .drill import drill as run_drill
 
-    run_drill(load_cluster(cluster_file), mode, timeout)
+    run_drill(cluster, mode, timeout)
 
 
 @main.command()

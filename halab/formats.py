@@ -108,7 +108,9 @@ Command = Annotated[str, AfterValidator(_command)]
 """A command line keepalived runs: absolute program path, arguments, no quotes."""
 HostAddress = Annotated[str, AfterValidator(host_address)]
 """An IPv4 address or a DNS host name (never something ssh or an agent reads as an option)."""
-PosixUser = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+POSIX_USER = r"^[a-z_][a-z0-9_-]{0,31}$"
+"""A user name as useradd takes it (so never read as an ssh option)."""
+PosixUser = Annotated[str, Field(pattern=POSIX_USER)]
 Interface = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")]
 """A Linux interface name (at most 15 characters; never `.`, `..` or an option-like `-x`)."""
 ParamName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")]

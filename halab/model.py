@@ -12,7 +12,16 @@ import itertools
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .formats import (
@@ -569,6 +578,8 @@ class Cluster(Strict):
     lvs: Lvs | None = None
     apache: Apache = Field(default_factory=Apache)
     lab: LabSettings = Field(default_factory=LabSettings)
+    # Not part of the file: connection variables per node given beside it (`--ssh-config`).
+    _given_connections: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Cluster:
@@ -576,6 +587,16 @@ class Cluster(Strict):
             if network.interface is None:
                 network.interface = f"eth{index}"
         return self
+
+    def with_connections(self, connections: dict[str, dict[str, Any]]) -> Cluster:
+        """This cluster, its nodes reached with `connections` (Ansible variables per node),
+        which win over the file's `connection` and a lab's (see runner.node_connections)."""
+        self._given_connections = connections
+        return self
+
+    @property
+    def given_connections(self) -> dict[str, dict[str, Any]]:
+        return self._given_connections
 
     # Derived views used by the inventory, the lab and the checks.
     def nodes_with(self, role: NodeRole) -> list[Node]:

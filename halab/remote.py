@@ -9,7 +9,7 @@ from typing import Any
 
 from .inventory import build_inventory
 from .model import Cluster
-from .runner import lab_connections
+from .runner import node_connections
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Hosts:
     """SSH access to a cluster's hosts (lab or production), from the generated inventory."""
 
     def __init__(self, cluster: Cluster) -> None:
-        inventory = build_inventory(cluster, lab_connections(cluster))
+        inventory = build_inventory(cluster, node_connections(cluster))
         self.vars = {host: inventory.hostvars(host) for host in inventory.host_vars}
 
     def argv(self, host: str, command: str) -> list[str]:

@@ -46,6 +46,13 @@ def lab_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
     return inventory_overrides(cluster.name) or {}
 
 
+def node_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """SSH connection variables per node, over the file's `nodes[].connection`: a running
+    lab's, then those given beside the file (`--ssh-config`), which win variable by variable."""
+    lab, given = lab_connections(cluster), cluster.given_connections
+    return {name: lab.get(name, {}) | given.get(name, {}) for name in lab.keys() | given.keys()}
+
+
 def _reachable(address: str, port: int, timeout: float) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):
@@ -101,7 +108,7 @@ def prepare(
 ) -> RunDir:
     """Validate what only this machine can tell (secrets resolve and fit, hosts answer),
     then write the run's inventory."""
-    inventory = build_inventory(cluster, lab_connections(cluster))
+    inventory = build_inventory(cluster, node_connections(cluster))
     hostvars = {host: inventory.hostvars(host) for host in inventory.host_vars}
     problems = check_secrets(cluster, vault_password_file)
     if check_hosts and not problems:

@@ -217,11 +217,12 @@ def load_yaml(text: str, source: str = "") -> tuple[Any, Positions]:
         loader.dispose()
 
 
-def read_text_file(path: str | Path, limit: int = MAX_BYTES) -> str:
-    """The UTF-8 text of a regular file of at most `limit` bytes; anything else is an input error."""
+def read_text_file(path: str | Path, limit: int = MAX_BYTES, kind: str = "cluster file") -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes; anything else is an input error
+    (its hints name `kind`, what the file should be)."""
 
     def refuse(message: str, hint: str) -> InvalidInput:
-        return InvalidInput([Problem("", message, hint)], str(path))
+        return InvalidInput([Problem("", message, hint)], str(path), title=f"invalid {kind}")
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -230,10 +231,10 @@ def read_text_file(path: str | Path, limit: int = MAX_BYTES) -> str:
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise refuse("not a regular file", "give the path of a cluster file (YAML)")
+            raise refuse("not a regular file", f"give the path of a {kind}")
         if info.st_size > limit:
             raise refuse(f"the file is {info.st_size} bytes; at most {limit} are read",
-                         "a cluster file is a few KiB: is this the right file?")  # fmt: skip
+                         f"a {kind} is a few KiB: is this the right file?")  # fmt: skip
         data = handle.read(limit + 1)
     try:
         return data.decode("utf-8")
