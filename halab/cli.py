@@ -212,13 +212,13 @@ def drill(cluster: Cluster, source: str, mode: str, timeout: float) -> None:
 
 
 @main.command()
-@cluster_file
+@cluster_target
 @click.option("--release", type=click.Choice(["trixie"]), help="upgrade every node to this Debian release")
-def upgrade(cluster_file: Path, release: str | None) -> None:
+def upgrade(cluster: Cluster, source: str, release: str | None) -> None:
     """Rolling upgrade, one member at a time: the HA stack, or the whole node with --release."""
     from .upgrade import upgrade as run_upgrade
 
-    run_upgrade(load_cluster(cluster_file), str(cluster_file), release)
+    run_upgrade(cluster, source, release)
 
 
 main.add_command(lab)
