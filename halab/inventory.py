@@ -206,7 +206,13 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
                     [
                         _op("monitor", "29s", "20s", "Promoted"),
                         _op("monitor", "31s", "20s", "Unpromoted"),
+                        # The DRBD user's guide's timeouts: a promote may wait for the
+                        # fence-peer handler (crm-fence-peer), which takes longer than
+                        # Pacemaker's 20 s default on a busy node.
                         _op("start", "0s", "240s"),
+                        _op("promote", "0s", "90s"),
+                        _op("demote", "0s", "90s"),
+                        _op("notify", "0s", "90s"),
                         _op("stop", "0s", "100s"),
                     ],
                     {},
