@@ -163,182 +163,145 @@ def _primitive(
     } | ({"utilization": _attributes(utilization)} if utilization else {})
 
 
-def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
-    primitives: list[dict[str, Any]] = []
-    groups: list[dict[str, Any]] = []
-    clones: list[dict[str, Any]] = []
-    locations: list[dict[str, Any]] = []
-    colocations: list[dict[str, Any]] = []
-    orders: list[dict[str, Any]] = []
+@dataclass
+class _CibConfig:
+    """The CIB's configuration as the pacemaker role's variables, filled section by section
+    (one small builder per section, as ha_cluster exports one module per CIB section)."""
+
+    primitives: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    clones: list[dict[str, Any]] = field(default_factory=list)
+    locations: list[dict[str, Any]] = field(default_factory=list)
+    colocations: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    fence_levels: list[dict[str, Any]] = field(default_factory=list)
+
+    def avoid(self, resource: str, node: str) -> None:
+        """A -INFINITY location: `resource` never runs on `node`."""
+        self.locations.append({"id": f"loc-{resource}-avoids-{node}", "resource": resource, "node": node,
+                               "score": "-INFINITY"})  # fmt: skip
+
+
+def _fencing_section(cluster: Cluster, cib: _CibConfig) -> None:
+    """Stonith primitives (a device never runs on the node it fences) and the topology."""
+    if not isinstance(cluster.fencing, Fencing):
+        return
+    for index, device in enumerate(cluster.fencing.devices):
+        params: dict[str, Any] = {"pcmk_host_list": " ".join(device.targets), **device.params}
+        if cluster.fence_race in ("priority", "random"):
+            params.setdefault("pcmk_delay_max", cluster.fencing.delay_max)
+        monitor = [_op("monitor", device.monitor_interval)]
+        fence = _primitive(device.name, f"stonith:{device.agent}", params, monitor, {})
+        if device.password is not None:
+            fence["params"]["password"] = secret_ref(("fencing", "devices", index, "password"))
+        cib.primitives.append(fence)
+        if len(device.targets) == 1:
+            cib.avoid(device.name, device.targets[0])
+    cib.fence_levels = [
+        {"target": node, "index": position, "devices": list(devices)}
+        for node, levels in cluster.fencing.levels.items()
+        for position, devices in enumerate(levels, start=1)
+    ]
+
+
+def _drbd_section(cluster: Cluster, cib: _CibConfig) -> None:
+    """One promotable ocf:linbit:drbd clone per DRBD resource, kept off the other members."""
+    for res in cluster.drbd.resources if cluster.drbd is not None else []:
+        ops = [
+            _op("monitor", "29s", "20s", "Promoted"),
+            _op("monitor", "31s", "20s", "Unpromoted"),
+            # The DRBD user's guide's timeouts: a promote may wait for the fence-peer
+            # handler (crm-fence-peer), which takes longer than Pacemaker's 20 s default
+            # on a busy node.
+            _op("start", "0s", "240s"),
+            _op("promote", "0s", "90s"),
+            _op("demote", "0s", "90s"),
+            _op("notify", "0s", "90s"),
+            _op("stop", "0s", "100s"),
+        ]
+        cib.primitives.append(_primitive(drbd_primitive(res.name), "ocf:linbit:drbd", {"drbd_resource": res.name},
+                                         ops, {}))  # fmt: skip
+        meta = {"promoted-max": "1", "promoted-node-max": "1", "clone-max": "2", "clone-node-max": "1",
+                "notify": "true"}  # fmt: skip
+        clone = drbd_clone(res.name)
+        cib.clones.append({"id": clone, "resource": drbd_primitive(res.name), "promotable": True, "meta": meta})
+        for node in cluster.members:
+            if node.name not in (res.nodes or [node.name]):
+                cib.avoid(clone, node.name)
+
+
+def _ip_primitive(cluster: Cluster, res: IpResource) -> dict[str, Any]:
+    net = cluster.network(res.network) if res.network else cluster.network_of(res.address)
+    assert net is not None  # guaranteed by validation
+    params = {"ip": str(res.address), "cidr_netmask": res.cidr_netmask or net.subnet.prefixlen,
+              "nic": res.nic or net.interface}  # fmt: skip
+    ops = [_op("monitor", res.monitor_interval, "20s")]
+    return _primitive(res.name, "ocf:heartbeat:IPaddr2", params, ops, res.meta, res.utilization)
+
+
+def _apache_primitive(cluster: Cluster, res: ApacheResource) -> dict[str, Any]:
     apache = cluster.apache
+    params = {"configfile": "/etc/apache2/apache2.conf",
+              "statusurl": f"http://localhost:{apache.port}{apache.status_path}"}  # fmt: skip
+    ops = [_op("monitor", res.monitor_interval, "20s"), _op("start", "0s", "40s"), _op("stop", "0s", "60s")]
+    return _primitive(res.name, "ocf:heartbeat:apache", params, ops, res.meta, res.utilization)
 
-    fence_levels: list[dict[str, Any]] = []
-    if isinstance(cluster.fencing, Fencing):
-        race = cluster.fence_race
-        for index, device in enumerate(cluster.fencing.devices):
-            params: dict[str, Any] = {"pcmk_host_list": " ".join(device.targets), **device.params}
-            if race in ("priority", "random"):
-                params.setdefault("pcmk_delay_max", cluster.fencing.delay_max)
-            fence = _primitive(
-                device.name, f"stonith:{device.agent}", params, [_op("monitor", device.monitor_interval)], {}
-            )
-            if device.password is not None:
-                fence["params"]["password"] = secret_ref(("fencing", "devices", index, "password"))
-            primitives.append(fence)
-            if len(device.targets) == 1:
-                locations.append(
-                    {
-                        "id": f"loc-{device.name}-avoids-{device.targets[0]}",
-                        "resource": device.name,
-                        "node": device.targets[0],
-                        "score": "-INFINITY",
-                    }
-                )
-    drbd_minors = {}
-    if cluster.drbd is not None:
-        for index, res in enumerate(cluster.drbd.resources):
-            drbd_minors[res.name] = res.minor if res.minor is not None else index
-            primitives.append(
-                _primitive(
-                    drbd_primitive(res.name),
-                    "ocf:linbit:drbd",
-                    {"drbd_resource": res.name},
-                    [
-                        _op("monitor", "29s", "20s", "Promoted"),
-                        _op("monitor", "31s", "20s", "Unpromoted"),
-                        # The DRBD user's guide's timeouts: a promote may wait for the
-                        # fence-peer handler (crm-fence-peer), which takes longer than
-                        # Pacemaker's 20 s default on a busy node.
-                        _op("start", "0s", "240s"),
-                        _op("promote", "0s", "90s"),
-                        _op("demote", "0s", "90s"),
-                        _op("notify", "0s", "90s"),
-                        _op("stop", "0s", "100s"),
-                    ],
-                    {},
-                )
-            )
-            clones.append(
-                {
-                    "id": drbd_clone(res.name),
-                    "resource": drbd_primitive(res.name),
-                    "promotable": True,
-                    "meta": {
-                        "promoted-max": "1",
-                        "promoted-node-max": "1",
-                        "clone-max": "2",
-                        "clone-node-max": "1",
-                        "notify": "true",
-                    },
-                }
-            )
-            others = [n.name for n in cluster.members if n.name not in (res.nodes or [n.name])]
-            locations += [
-                {
-                    "id": f"loc-{drbd_clone(res.name)}-avoids-{node}",
-                    "resource": drbd_clone(res.name),
-                    "node": node,
-                    "score": "-INFINITY",
-                }
-                for node in others
-            ]
 
+def _filesystem_primitive(cluster: Cluster, res: FilesystemResource) -> dict[str, Any]:
+    device = res.device or f"/dev/drbd{cluster.drbd_minors()[res.drbd]}"
+    params = {"device": device, "directory": res.directory, "fstype": res.fstype}
+    if res.options:
+        params["options"] = res.options
+    ops = [_op("monitor", res.monitor_interval, "40s"), _op("start", "0s", "60s"), _op("stop", "0s", "60s")]
+    return _primitive(res.name, "ocf:heartbeat:Filesystem", params, ops, res.meta, res.utilization)
+
+
+def _on_promoted_drbd(cluster: Cluster, res: FilesystemResource, cib: _CibConfig) -> None:
+    """A DRBD-backed filesystem (or the group holding it) runs where its DRBD clone is
+    Promoted, after the promotion."""
     group_of = {m: r.name for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
+    top, clone = group_of.get(res.name, res.name), drbd_clone(str(res.drbd))
+    cib.colocations.append({"id": f"col-{top}-with-{clone}", "resource": top, "with": clone, "score": "INFINITY",
+                            "with_role": "Promoted"})  # fmt: skip
+    cib.orders.append({"id": f"ord-{clone}-then-{top}", "first": clone, "then": top, "kind": "Mandatory",
+                       "first_action": "promote", "then_action": "start", "symmetrical": True})  # fmt: skip
+
+
+def _resources_section(cluster: Cluster, cib: _CibConfig) -> None:
+    """The file's resources: primitives per kind, groups and clones."""
     for res in cluster.resources:
-        meta = res.meta
         if isinstance(res, IpResource):
-            net = cluster.network(res.network) if res.network else cluster.network_of(res.address)
-            assert net is not None  # guaranteed by validation
-            primitives.append(
-                _primitive(
-                    res.name,
-                    "ocf:heartbeat:IPaddr2",
-                    {
-                        "ip": str(res.address),
-                        "cidr_netmask": res.cidr_netmask or net.subnet.prefixlen,
-                        "nic": res.nic or net.interface,
-                    },
-                    [_op("monitor", res.monitor_interval, "20s")],
-                    meta,
-                    res.utilization,
-                )
-            )
+            cib.primitives.append(_ip_primitive(cluster, res))
         elif isinstance(res, ApacheResource):
-            primitives.append(
-                _primitive(
-                    res.name,
-                    "ocf:heartbeat:apache",
-                    {
-                        "configfile": "/etc/apache2/apache2.conf",
-                        "statusurl": f"http://localhost:{apache.port}{apache.status_path}",
-                    },
-                    [_op("monitor", res.monitor_interval, "20s"), _op("start", "0s", "40s"), _op("stop", "0s", "60s")],
-                    meta,
-                    res.utilization,
-                )
-            )
+            cib.primitives.append(_apache_primitive(cluster, res))
         elif isinstance(res, FilesystemResource):
-            device = res.device or f"/dev/drbd{drbd_minors[res.drbd]}"
-            params = {"device": device, "directory": res.directory, "fstype": res.fstype}
-            if res.options:
-                params["options"] = res.options
-            primitives.append(
-                _primitive(
-                    res.name,
-                    "ocf:heartbeat:Filesystem",
-                    params,
-                    [_op("monitor", res.monitor_interval, "40s"), _op("start", "0s", "60s"), _op("stop", "0s", "60s")],
-                    meta,
-                    res.utilization,
-                )
-            )
+            cib.primitives.append(_filesystem_primitive(cluster, res))
             if res.drbd is not None:
-                top = group_of.get(res.name, res.name)
-                clone = drbd_clone(res.drbd)
-                colocations.append(
-                    {
-                        "id": f"col-{top}-with-{clone}",
-                        "resource": top,
-                        "with": clone,
-                        "score": "INFINITY",
-                        "with_role": "Promoted",
-                    }
-                )
-                orders.append(
-                    {
-                        "id": f"ord-{clone}-then-{top}",
-                        "first": clone,
-                        "then": top,
-                        "kind": "Mandatory",
-                        "first_action": "promote",
-                        "then_action": "start",
-                        "symmetrical": True,
-                    }
-                )
+                _on_promoted_drbd(cluster, res, cib)
         elif isinstance(res, PrimitiveResource):
             ops = [_op(o.name, o.interval, o.timeout, o.role, o.on_fail, o.params) for o in res.operations]
-            primitives.append(_primitive(res.name, res.agent, res.params, ops, meta, res.utilization))
+            cib.primitives.append(_primitive(res.name, res.agent, res.params, ops, res.meta, res.utilization))
         elif isinstance(res, GroupResource):
-            groups.append({"id": res.name, "members": list(res.members), "meta": _attributes(meta)})
+            cib.groups.append({"id": res.name, "members": list(res.members), "meta": _attributes(res.meta)})
         elif isinstance(res, CloneResource):
-            clone_meta = _attributes(meta)
+            meta = _attributes(res.meta)
             if res.promotable:
-                clone_meta = {"notify": "true", **clone_meta}
-            clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": clone_meta})
+                meta = {"notify": "true", **meta}
+            cib.clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": meta})
 
+
+def _constraints_section(cluster: Cluster, cib: _CibConfig) -> None:
+    """The file's constraints after the derived ones; ids made unique within each kind."""
     constraints = cluster.constraints
-    locations += [_location(loc) for loc in constraints.location]
-    colocations += [_colocation(col) for col in constraints.colocation]
-    orders += [_order(order) for order in constraints.order]
-    for entries in (locations, colocations, orders):
+    cib.locations += [_location(loc) for loc in constraints.location]
+    cib.colocations += [_colocation(col) for col in constraints.colocation]
+    cib.orders += [_order(order) for order in constraints.order]
+    for entries in (cib.locations, cib.colocations, cib.orders):
         _dedupe_ids(entries)
-    if isinstance(cluster.fencing, Fencing):
-        fence_levels = [
-            {"target": node, "index": position, "devices": list(devices)}
-            for node, levels in cluster.fencing.levels.items()
-            for position, devices in enumerate(levels, start=1)
-        ]
 
+
+def _properties_and_defaults(cluster: Cluster) -> tuple[dict[str, str], dict[str, str]]:
+    """Cluster properties and resource defaults; the file's own values win."""
     properties = {"stonith-enabled": "true" if cluster.fencing_enabled else "false"}
     if cluster.pacemaker.placement_strategy is not None:
         properties["placement-strategy"] = cluster.pacemaker.placement_strategy
@@ -347,18 +310,25 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         # The node running more resources (each counts 1) wins: its fencing waits no delay.
         properties["priority-fencing-delay"] = cluster.fencing.priority_delay
         rsc_defaults.setdefault("priority", "1")
-    properties |= _attributes(cluster.pacemaker.properties)
+    return properties | _attributes(cluster.pacemaker.properties), rsc_defaults
+
+
+def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
+    cib = _CibConfig()
+    for section in (_fencing_section, _drbd_section, _resources_section, _constraints_section):
+        section(cluster, cib)
+    properties, rsc_defaults = _properties_and_defaults(cluster)
     out: dict[str, Any] = {
         "pacemaker_cluster_properties": properties,
         "pacemaker_rsc_defaults": rsc_defaults,
         "pacemaker_op_defaults": _attributes(cluster.pacemaker.op_defaults),
-        "pacemaker_primitives": primitives,
-        "pacemaker_groups": groups,
-        "pacemaker_clones": clones,
-        "pacemaker_locations": locations,
-        "pacemaker_colocations": colocations,
-        "pacemaker_orders": orders,
-        "pacemaker_fencing_levels": fence_levels,
+        "pacemaker_primitives": cib.primitives,
+        "pacemaker_groups": cib.groups,
+        "pacemaker_clones": cib.clones,
+        "pacemaker_locations": cib.locations,
+        "pacemaker_colocations": cib.colocations,
+        "pacemaker_orders": cib.orders,
+        "pacemaker_fencing_levels": cib.fence_levels,
     }
     if cluster.pacemaker.hacluster_password is not None:
         out["pacemaker_hacluster_password"] = secret_ref(("pacemaker", "hacluster_password"))
@@ -423,8 +393,9 @@ def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
     members = [n.name for n in cluster.members]
     default_net = cluster.link_networks[0].name
     resources = []
-    for index, res in enumerate(cluster.drbd.resources):
-        minor = res.minor if res.minor is not None else index
+    minors = cluster.drbd_minors()
+    for res in cluster.drbd.resources:
+        minor = minors[res.name]
         net = res.network or default_net
         nodes = [
             {

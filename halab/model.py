@@ -625,6 +625,11 @@ class Cluster(Strict):
         names = self.corosync.links or [self.networks[0].name]
         return [self.network(name) for name in names]
 
+    def drbd_minors(self) -> dict[str, int]:
+        """Each DRBD resource's minor (/dev/drbdN): the given one, else its position."""
+        resources = self.drbd.resources if self.drbd is not None else []
+        return {res.name: res.minor if res.minor is not None else i for i, res in enumerate(resources)}
+
     def node_ids(self) -> dict[str, int]:
         """Corosync node ids: explicit ones kept, others numbered after the highest taken
         (leaving members count, so the others keep their ids while one leaves)."""
