@@ -221,6 +221,34 @@ def upgrade(cluster: Cluster, source: str, release: str | None) -> None:
     run_upgrade(cluster, source, release)
 
 
+@main.command()
+@cluster_file
+@click.option(
+    "--fail",
+    "names",
+    multiple=True,
+    required=True,
+    metavar="NODE|RESOURCE",
+    help="a member lost, or a resource (group, clone: each primitive) whose monitor fails; repeatable",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def simulate(cluster_file: Path, names: tuple[str, ...], as_json: bool) -> None:
+    """Where Pacemaker puts every resource after failures and failback (offline, crm_simulate);
+    exit 1 if a resource is left stopped."""
+    from . import simulate as sim
+
+    scenario = sim.simulate(load_cluster(cluster_file), names)
+    if as_json:
+        click.echo(json.dumps(sim.as_json(scenario), indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(sim.table(scenario))
+    if scenario.fails:
+        stopped = ", ".join(r.resource for r in scenario.rows if r.fails)
+        raise OperationFailed(f"left stopped after the failure: {stopped}")
+
+
 main.add_command(lab)
 
 
