@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .errors import InvalidInput, Problem
+from .errors import InvalidInput, OperationFailed, Problem
 from .formats import interval_us
 from .inventory import Inventory, build_inventory
 from .model import Cluster
@@ -111,7 +111,7 @@ def run_transition(cib: Path, *events: str) -> Placement:
     )  # fmt: skip
     revised = ET.fromstring(out.stdout).find("revised_cluster_status/resources") if out.stdout else None
     if out.returncode != 0 or revised is None:
-        raise RuntimeError(f"crm_simulate failed ({out.returncode}): {out.stderr or out.stdout}")
+        raise OperationFailed(f"crm_simulate failed ({out.returncode}): {out.stderr or out.stdout}")
     return _placement(revised)
 
 
@@ -124,7 +124,7 @@ def settle(cib: Path, *events: str) -> Placement:
         if following == placement:
             return placement
         placement = following
-    raise RuntimeError(f"the simulated cluster did not settle after {SETTLE_ROUNDS} transitions")
+    raise OperationFailed(f"the scheduler does not settle: resources still move after {SETTLE_ROUNDS} transitions")
 
 
 @dataclass(frozen=True)
