@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from halab.inventory import build_inventory
-from halab.render import CIB_FILE, render_all
+from halab.simulate import run_transition as simulate
+from halab.simulate import simulated_cib
 from halab.validation import load_cluster
 
-from .roles.test_cluster_templates import _with_online_status
 from .test_pacemaker import DATA
 
 pytestmark = pytest.mark.skipif(shutil.which("crm_simulate") is None, reason="pacemaker-cli-utils not installed")
@@ -41,28 +40,10 @@ def load(tmp_path: Path, doc: dict[str, Any] | Path, warnings: list[str] | None 
     source = doc if isinstance(doc, Path) else tmp_path / "cluster.yml"
     if not isinstance(doc, Path):
         source.write_text(yaml.safe_dump(doc))
-    inventory = build_inventory(load_cluster(source, warn=(warnings if warnings is not None else []).append))
-    [cib] = [f.content for f in render_all(inventory) if f.dest == CIB_FILE]
+    cib, _ = simulated_cib(load_cluster(source, warn=(warnings if warnings is not None else []).append))
     path = tmp_path / "cib.xml"
-    path.write_text(_with_online_status(cib, inventory))
+    path.write_text(cib)
     return path
-
-
-def simulate(cib: Path, *events: str) -> dict[str, list[str]]:
-    """Run the cluster's reaction to `events` (crm_simulate options); save the new status
-    back into `cib`; return where each resource (clone instances by id) runs."""
-    out = subprocess.run(
-        ["crm_simulate", "--xml-file", str(cib), "--simulate", "--save-output", str(cib), "--output-as", "xml",
-         *events],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr
-    revised = ET.fromstring(out.stdout).find("revised_cluster_status/resources")
-    assert revised is not None, out.stdout
-    placement: dict[str, list[str]] = {}
-    for resource in revised.iter("resource"):
-        placement.setdefault(resource.get("id", ""), []).extend(n.get("name", "") for n in resource.iter("node"))
-    return placement
 
 
 GROUP = [

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from halab.inventory import Inventory, build_inventory
+from halab.simulate import with_online_status
 from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,16 +85,6 @@ def test_corosync_t_rejects_garbage(tmp_path: Path) -> None:
     assert subprocess.run(["corosync", "-t", "-c", str(bad)], capture_output=True).returncode != 0
 
 
-def _with_online_status(cib: str, inv: Inventory) -> str:
-    """crm_verify on a CIB without status sees unclean nodes; simulate a healthy cluster."""
-    states = "".join(
-        f'<node_state id="{inv.hostvars(h)["corosync_nodeid"]}" uname="{h}" in_ccm="true" '
-        f'crmd="online" join="member" expected="member"/>' for h in inv.groups["cluster_members"])
-    first = inv.hostvars(inv.groups["cluster_members"][0])["corosync_nodeid"]
-    cib = cib.replace("<cib ", f'<cib have-quorum="1" dc-uuid="{first}" ', 1)
-    return cib.replace("<status/>", f"<status>{states}</status>", 1)
-
-
 @pytest.mark.skipif(shutil.which("crm_verify") is None, reason="pacemaker-cli-utils not installed")
 @pytest.mark.parametrize(("name", "inv"), CASES, ids=IDS)
 def test_cib_passes_crm_verify(name: str, inv: Inventory, tmp_path: Path) -> None:
@@ -106,7 +97,7 @@ def test_cib_passes_crm_verify(name: str, inv: Inventory, tmp_path: Path) -> Non
     dupes = {i for i in ids if ids.count(i) > 1 and i not in node_ids}
     assert not dupes, f"duplicate ids: {dupes}"
     path = tmp_path / "cib.xml"
-    path.write_text(_with_online_status(cib, inv))
+    path.write_text(with_online_status(cib, inv))
     res = subprocess.run(["crm_verify", "--xml-file", str(path), "-V"], capture_output=True, text=True)
     assert res.returncode == 0, f"{name}: crm_verify:\n{res.stdout}{res.stderr}"
 
