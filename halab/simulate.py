@@ -184,14 +184,14 @@ def parse_failures(names: tuple[str, ...], members: list[str], resources: Resour
 
 def failure_events(failures: Failures, now: Placement, resources: Resources) -> list[str]:
     """crm_simulate options: each lost member fails (unclean, fenced); each failed primitive's
-    monitor reports `not running` on the first node it runs on."""
+    monitor reports `not running` where it is promoted, else on the first node it runs on."""
     events = [option for node in failures.nodes for option in ("--node-fail", node)]
     for primitive in failures.primitives:
         running = now.get(primitive, [])
         if not running:
             raise InvalidInput([Problem("--fail", f"{primitive!r} runs nowhere with every member online: "
                                         "there is nothing to fail")], title="cannot simulate")  # fmt: skip
-        node = running[0].removesuffix(" (promoted)")
+        node = next((n for n in running if n.endswith(" (promoted)")), running[0]).removesuffix(" (promoted)")
         events += ["--op-inject", f"{primitive}_monitor_{resources.primitives[primitive]}@{node}={NOT_RUNNING}"]
     return events
 
