@@ -1,7 +1,6 @@
 """Active/passive web on DRBD, two VMs (stock kernel: drbd 8.4): deploy, write a file into
 the DRBD-backed document root on the Primary, read it through the VIP, crash the Primary:
-the peer fences it through its virtual BMC, promotes, mounts and serves the same file;
-restore: DRBD resyncs to UpToDate.
+the peer promotes, mounts and serves the same file; restore: DRBD resyncs to UpToDate.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from .helpers import halab, ok, on, page, require_qemu, timed, wait_until
 
 pytestmark = pytest.mark.lab
 
-EXAMPLE = ROOT / "examples" / "web-ap-lab.yml"  # web-ap.yml fenced through the lab's BMCs
+EXAMPLE = ROOT / "examples" / "web-ap-lab.yml"  # web-ap.yml with fencing: disabled (see the file)
 LAB = "webap"
 URL = "http://198.18.10.100/halab-drbd-check.txt"
 
