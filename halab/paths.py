@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -43,3 +46,15 @@ def cache_dir() -> Path:
         return Path(override)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "halab"
+
+
+@functools.cache
+def module_util(name: str) -> ModuleType:
+    """A plain-Python module_utils file of the halab.ha collection, loaded from its file
+    (the controller uses the same code the modules and lookups run)."""
+    path = collections_dir() / f"ansible_collections/halab/ha/plugins/module_utils/{name}.py"
+    spec = importlib.util.spec_from_file_location(f"halab_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

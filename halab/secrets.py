@@ -9,15 +9,13 @@ before any host is touched). The resolving rules themselves live in the collecti
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from .errors import FieldPath, Problem, format_path
 from .model import Cluster, EnvSecret, Fencing, FileSecret
-from .paths import collections_dir
+from .paths import module_util
 from .yamlsource import VaultValue
 
 
@@ -51,15 +49,9 @@ def secret_places(cluster: Cluster) -> list[SecretPlace]:
     return [place for place in places if place.source is not None]
 
 
-@functools.cache
 def rules() -> ModuleType:
-    """The collection's `secret_source` module (plain Python, loaded from its file)."""
-    path = collections_dir() / "ansible_collections/halab/ha/plugins/module_utils/secret_source.py"
-    spec = importlib.util.spec_from_file_location("halab_secret_source", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The collection's `secret_source` module: the rules the lookup applies on the nodes' side."""
+    return module_util("secret_source")
 
 
 def lookup_source(place: SecretPlace) -> dict[str, Any]:

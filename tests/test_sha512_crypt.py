@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import warnings
 from types import ModuleType
 
 import pytest
 
-from halab.paths import collections_dir
+from halab.paths import module_util
 
 
-@functools.cache
 def sha512_crypt() -> ModuleType:
-    path = collections_dir() / "ansible_collections/halab/ha/plugins/module_utils/sha512_crypt.py"
-    spec = importlib.util.spec_from_file_location("sha512_crypt", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_util("sha512_crypt")
 
 
 # Test vectors of the specification (https://www.akkadia.org/drepper/SHA-crypt.txt).
