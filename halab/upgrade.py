@@ -63,14 +63,14 @@ def _run(cluster: Cluster, source: str, node: str, release: str | None, tags: st
 
 
 @contextmanager
-def _finish_on_first_interrupt(node: list[str]) -> Iterator[list[bool]]:
-    """The first SIGINT only asks to stop after the member in hand (`node[0]`); the second
-    one raises KeyboardInterrupt as usual."""
+def _finish_on_first_interrupt() -> Iterator[list[bool]]:
+    """The first SIGINT only asks to stop after the member in hand (the yielded flag); the
+    second one raises KeyboardInterrupt as usual."""
     asked: list[bool] = [False]
 
     def first(signum: int, frame: object) -> None:
         asked[0] = True
-        click.echo(f"\ninterrupt: finishing {node[0]}, then stopping (Ctrl-C again to stop now)", err=True)
+        click.echo("\ninterrupt: finishing the member in hand, then stopping (Ctrl-C again to stop now)", err=True)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, first)
@@ -92,10 +92,8 @@ def upgrade(cluster: Cluster, source: str, release: str | None) -> None:
     order = _order(cluster, state)
     click.echo(f"upgrading {', '.join(order)} one at a time" + (f" to Debian {release}" if release else ""))
     started = time.monotonic()
-    in_hand = [order[0]]
-    with _finish_on_first_interrupt(in_hand) as stop_asked:
+    with _finish_on_first_interrupt() as stop_asked:
         for index, node in enumerate(order):
-            in_hand[0] = node
             node_started = time.monotonic()
             try:
                 ok = _run(cluster, source, node, release)
