@@ -28,6 +28,7 @@ class ClusterState:
 
     seen_from: str
     quorate: dict[str, bool] = field(default_factory=dict)
+    unanswered: list[str] = field(default_factory=list)
     online: list[str] = field(default_factory=list)
     standby: list[str] = field(default_factory=list)
     resources: dict[str, list[str]] = field(default_factory=dict)
@@ -72,6 +73,7 @@ def cluster_state(cluster: Cluster, hosts: Hosts) -> ClusterState:
     else:
         raise OperationFailed("no member answered crm_mon (is the cluster deployed and running?)")
     state.quorate = {h: bool(re.search(r"^Quorate:\s+Yes", r.stdout, re.M)) for h, r in quorum.items()}
+    state.unanswered = [h for h, r in quorum.items() if "Quorate:" not in r.stdout]
     return state
 
 
@@ -99,7 +101,8 @@ def show_status(cluster: Cluster) -> bool:
         table.add_column(column)
     for name in members:
         pcmk = "standby" if name in state.standby else ("online" if name in state.online else "OFFLINE")
-        table.add_row(name, "yes" if state.quorate.get(name) else "NO", pcmk)
+        quorate = "no answer" if name in state.unanswered else ("yes" if state.quorate.get(name) else "NO")
+        table.add_row(name, quorate, pcmk)
     console.print(table)
     resources = Table(title="resources")
     resources.add_column("resource")

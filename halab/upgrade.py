@@ -31,15 +31,34 @@ from .remote import Hosts
 from .runner import PlaybookOptions, prepare, run_playbook
 from .secrets import env_names
 
+SETTLE_TIMEOUT = 120.0
+SETTLE_POLL = 3.0
+
 
 def _health_problems(cluster: Cluster, state: ClusterState) -> list[str]:
     members = [n.name for n in cluster.members]
-    problems = [f"{m} is not quorate" for m in members if not state.quorate.get(m)]
+    problems = [f"{m} did not answer corosync-quorumtool" for m in members if m in state.unanswered]
+    problems += [f"{m} is not quorate" for m in members if not state.quorate.get(m) and m not in state.unanswered]
     problems += [f"{m} is not online in Pacemaker" for m in members if m not in state.online]
     problems += [f"{m} is in standby" for m in state.standby]
     problems += [f"{r} is stopped" for r in sorted(set(state.stopped))]
     problems += [f"failed action {f}" for f in state.failures]
     return problems
+
+
+def _settled_problems(cluster: Cluster, hosts: Hosts, timeout: float = SETTLE_TIMEOUT) -> list[str]:
+    """The cluster's health problems once it has settled, or those still there at the timeout.
+
+    A member that just rejoined is healthy on its own side before every peer has seen the new
+    membership and the DC has run the transition that brings the resources back; one
+    snapshot then reports a passing state as a fault (web2 "not quorate" right after web1
+    rejoined, in the Debian 12 -> 13 lab run)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = _health_problems(cluster, cluster_state(cluster, hosts))
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(SETTLE_POLL)
 
 
 def _order(cluster: Cluster, state: ClusterState) -> list[str]:
@@ -102,7 +121,7 @@ def upgrade(cluster: Cluster, source: str, release: str | None) -> None:
                 _run(cluster, source, node, None, tags="resume")
                 click.echo(f"stopped at {node}; not touched: {', '.join(order[index + 1:]) or 'none'}", err=True)
                 raise
-            problems = _health_problems(cluster, cluster_state(cluster, hosts))
+            problems = _settled_problems(cluster, hosts) if ok else []
             if not ok or problems:
                 raise OperationFailed(f"stopped at {node} ({'; '.join(problems) or 'the upgrade failed'}); "
                                       f"upgraded before it: {', '.join(order[:index]) or 'none'}; not touched: "

@@ -4,7 +4,7 @@ members in (the rolling run itself is tests/lab/test_upgrade.py)."""
 from __future__ import annotations
 
 from halab.operate import ClusterState
-from halab.upgrade import _health_problems, _order
+from halab.upgrade import _health_problems, _order, _settled_problems
 from halab.validation import load_cluster
 
 from .conftest import ROOT
@@ -32,13 +32,35 @@ def test_every_degradation_is_named() -> None:
     state.standby.append("web1")
     state.stopped.append("web-server")
     state.failures.append("web-server monitor on web1: not running")
+    state.unanswered.append("web1")
     assert _health_problems(WEB, state) == [
+        "web1 did not answer corosync-quorumtool",
         "web2 is not quorate",
         "web2 is not online in Pacemaker",
         "web1 is in standby",
         "web-server is stopped",
         "failed action web-server monitor on web1: not running",
     ]
+
+
+def test_a_passing_fault_is_waited_out(monkeypatch) -> None:
+    """Right after a member rejoins, a peer may still report the old membership: the check
+    polls until the cluster settles instead of stopping the upgrade on one snapshot."""
+    states = iter([_healthy(), _healthy()])
+    first = next(states)
+    first.quorate["web2"] = False
+    snapshots = iter([first, next(states)])
+    monkeypatch.setattr("halab.upgrade.cluster_state", lambda cluster, hosts: next(snapshots))
+    monkeypatch.setattr("halab.upgrade.SETTLE_POLL", 0)
+    assert _settled_problems(WEB, None, timeout=5) == []
+
+
+def test_a_lasting_fault_is_reported_at_the_timeout(monkeypatch) -> None:
+    state = _healthy()
+    state.stopped.append("web-server")
+    monkeypatch.setattr("halab.upgrade.cluster_state", lambda cluster, hosts: state)
+    monkeypatch.setattr("halab.upgrade.SETTLE_POLL", 0)
+    assert _settled_problems(WEB, None, timeout=0) == ["web-server is stopped"]
 
 
 def test_the_member_running_the_fewest_resources_goes_first() -> None:
