@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from halab.errors import InputError
 from halab.lab import lab as ops
 from halab.lab import lab_spec_from_cluster, network, vm
 from halab.lab.backends import BACKENDS
-from halab.lab.errors import LabInputError
 from halab.lab.ssh import make_key
 from halab.lab.state import LabState, NodeState
 from halab.validation import load_cluster
@@ -40,7 +40,7 @@ def test_mixed_lab_and_backend_flag() -> None:
     assert all(n.disks == () for n in spec.nodes)
     everything = lab_spec_from_cluster(cluster, backend="vm")
     assert all(n.is_vm for n in everything.nodes)
-    with pytest.raises(LabInputError, match="--backend"):
+    with pytest.raises(InputError, match="--backend"):
         lab_spec_from_cluster(cluster, backend="xen")
 
 
@@ -53,7 +53,7 @@ def test_a_backing_disk_a_vm_cannot_have_is_refused(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "web-ap.yml").read_text().replace("disk: /dev/vdb", "disk: /dev/sdb")
     path = tmp_path / "x.yml"
     path.write_text(text)
-    with pytest.raises(LabInputError, match=r"drbd.resources\[0\].disk: /dev/sdb"):
+    with pytest.raises(InputError, match=r"drbd.resources\[0\].disk: /dev/sdb"):
         lab_spec_from_cluster(load_cluster(path))
 
 
@@ -111,7 +111,7 @@ def test_accel_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(vm.ACCEL_ENV, "tcg")
     assert vm.accel() == "tcg"
     monkeypatch.setenv(vm.ACCEL_ENV, "xen")
-    with pytest.raises(LabInputError):
+    with pytest.raises(InputError):
         vm.accel()
 
 
