@@ -226,7 +226,7 @@ def _drbd_section(cluster: Cluster, cib: _CibConfig) -> None:
         clone = drbd_clone(res.name)
         cib.clones.append({"id": clone, "resource": drbd_primitive(res.name), "promotable": True, "meta": meta})
         for node in cluster.members:
-            if node.name not in (res.nodes or [node.name]):
+            if node.name not in cluster.drbd_nodes(res):
                 cib.avoid(clone, node.name)
 
 
@@ -248,7 +248,7 @@ def _apache_primitive(cluster: Cluster, res: ApacheResource) -> dict[str, Any]:
 
 
 def _filesystem_primitive(cluster: Cluster, res: FilesystemResource) -> dict[str, Any]:
-    device = res.device or f"/dev/drbd{cluster.drbd_minors()[res.drbd]}"
+    device = res.device or cluster.drbd_device(res.drbd)
     params = {"device": device, "directory": res.directory, "fstype": res.fstype}
     if res.options:
         params["options"] = res.options
@@ -359,9 +359,8 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
     qdevice = None
     if corosync.qdevice is not None:
         q = corosync.qdevice
-        net = q.network or cluster.link_networks[0].name
         qdevice = {
-            "host": str(cluster.node(q.host).addresses[net]),
+            "host": str(cluster.node(q.host).addresses[cluster.qdevice_network]),
             "algorithm": q.algorithm,
             "tie_breaker": str(q.tie_breaker),
             "port": q.port,
@@ -390,13 +389,11 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
 def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
     if cluster.drbd is None:
         return {"drbd_resources": []}
-    members = [n.name for n in cluster.members]
-    default_net = cluster.link_networks[0].name
     resources = []
     minors = cluster.drbd_minors()
     for res in cluster.drbd.resources:
         minor = minors[res.name]
-        net = res.network or default_net
+        net = cluster.drbd_network(res)
         nodes = [
             {
                 "name": name,
@@ -404,7 +401,7 @@ def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
                 "address": str(cluster.node(name).addresses[net]),
                 "disk": res.disks.get(name, res.disk),
             }
-            for position, name in enumerate(res.nodes or members)
+            for position, name in enumerate(cluster.drbd_nodes(res))
         ]
         fstype = next(
             (r.fstype for r in cluster.resources if isinstance(r, FilesystemResource) and r.drbd == res.name), None
@@ -413,7 +410,7 @@ def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
             {
                 "name": res.name,
                 "minor": minor,
-                "device": f"/dev/drbd{minor}",
+                "device": cluster.drbd_device(res.name),
                 "fstype": fstype,
                 "port": res.port,
                 "protocol": res.protocol,
@@ -433,9 +430,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
     instances = []
     for index, inst in enumerate(cluster.vrrp.instances):
         net = cluster.network(inst.network)
-        priorities = inst.priorities or {
-            node.name: max(150 - 50 * position, 1) for position, node in enumerate(directors)
-        }
+        priorities = cluster.vrrp_priorities(inst)
         instances.append(
             {
                 "name": inst.name,
@@ -455,18 +450,9 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
             }
         )
     virtual_servers = []
-    realservers = cluster.nodes_with("realserver")
-
-    def primary(node: Any) -> Any:
-        return node.addresses[cluster.networks[0].name]
-
     for vs in cluster.lvs.virtual_servers if cluster.lvs else []:
-        net_name = (cluster.network_of(vs.vip) or cluster.networks[0]).name
-        chosen = (
-            [(cluster.node(rs.node), rs.port or vs.port, rs.weight) for rs in vs.real_servers]
-            if vs.real_servers is not None
-            else [(n, vs.port, 1) for n in realservers]
-        )
+        net_name = (cluster.network_of(vs.vip) or cluster.primary_network).name
+        chosen = [(cluster.node(rs.node), rs.port or vs.port, rs.weight) for rs in cluster.real_servers(vs)]
         virtual_servers.append(
             {
                 "name": vs.name,
@@ -487,7 +473,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                         "name": node.name,
                         "port": port,
                         "weight": weight,
-                        "address": str(node.addresses.get(net_name, primary(node))),
+                        "address": str(node.addresses.get(net_name, cluster.primary_address(node))),
                     }
                     for node, port, weight in chosen
                 ],
@@ -527,11 +513,7 @@ def _apache_vars(cluster: Cluster) -> dict[str, Any]:
 
 def _groups(cluster: Cluster) -> dict[str, list[str]]:
     managed_apache = any(isinstance(r, ApacheResource) for r in cluster.resources)
-    drbd_nodes = (
-        {n for r in cluster.drbd.resources for n in (r.nodes or [m.name for m in cluster.members])}
-        if cluster.drbd
-        else set()
-    )
+    drbd_nodes = {name for res in cluster.drbd.resources for name in cluster.drbd_nodes(res)} if cluster.drbd else set()
     by_role = {
         role: [n.name for n in cluster.nodes_with(role)]  # type: ignore[arg-type]
         for role in ("member", "director", "realserver", "arbitrator")
@@ -554,7 +536,7 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
     out = {}
     for index, node in enumerate(cluster.nodes):
         conn = node.connection
-        primary = str(node.addresses[cluster.networks[0].name])
+        primary = str(cluster.primary_address(node))
         host: dict[str, Any] = {
             "ansible_host": conn.host or primary,
             "ansible_user": conn.user,
@@ -584,7 +566,7 @@ def build_inventory(cluster: Cluster, connections: dict[str, dict[str, Any]] | N
             net.name: {"subnet": str(net.subnet), "interface": net.interface, "prefix": net.subnet.prefixlen}
             for net in cluster.networks
         },
-        "halab_hosts": {n.name: str(n.addresses[cluster.networks[0].name]) for n in cluster.nodes},
+        "halab_hosts": {n.name: str(cluster.primary_address(n)) for n in cluster.nodes},
         "halab_secrets": {place.key: lookup_source(place) for place in secret_places(cluster)},
     }
     for part in (_corosync_vars, _pacemaker_vars, _drbd_vars, _keepalived_vars, _realserver_vars, _apache_vars):

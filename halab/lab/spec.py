@@ -223,12 +223,12 @@ def _bmc_spec(settings: Any) -> BmcSpec:
 
 
 def _drbd_disks(cluster: Any) -> dict[str, list[tuple[str, str]]]:
-    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks`."""
+    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks`, on the nodes each
+    resource replicates between (as the inventory configures them: `Cluster.drbd_nodes`)."""
     drbd = getattr(cluster, "drbd", None)
     out: dict[str, list[tuple[str, str]]] = {}
-    all_nodes = [n.name for n in cluster.nodes]
     for i, res in enumerate(getattr(drbd, "resources", None) or []):
-        for node in res.nodes or all_nodes:
+        for node in cluster.drbd_nodes(res):
             disk = (res.disks or {}).get(node) or res.disk
             where = f"drbd.resources[{i}].disks.{node}" if node in (res.disks or {}) else f"drbd.resources[{i}].disk"
             if disk:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from halab.errors import InputError
+from halab.inventory import build_inventory
 from halab.lab import lab as ops
 from halab.lab import lab_spec_from_cluster, network, vm
 from halab.lab.backends import BACKENDS
@@ -131,3 +132,10 @@ def test_container_nodes_run_vrrp_only_without_host_ip_vs(monkeypatch: pytest.Mo
     assert "ControlPersist" in over["lb1"]["ansible_ssh_common_args"]
     monkeypatch.setattr(network, "host_has_ip_vs", lambda: True)
     assert "keepalived_ipvs_enabled" not in ops.inventory_overrides(spec.name)["rs1"]
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yml")), ids=lambda p: p.stem)
+def test_vms_get_drbd_disks_exactly_where_the_inventory_runs_drbd(example: Path) -> None:
+    cluster = load_cluster(example)
+    spec = lab_spec_from_cluster(cluster, backend="vm")
+    assert [n.name for n in spec.nodes if n.disks] == build_inventory(cluster).groups["drbd_nodes"]
