@@ -9,7 +9,7 @@ that relate several fields to each other live in `halab.semantics`;
 from __future__ import annotations
 
 import itertools
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -137,6 +137,12 @@ def _connection_vars(values: dict[str, Any]) -> dict[str, Any]:
                 f"{', '.join(CONNECTION_VARS)} (role variables come from the rest of the file)"
             )
     return values
+
+
+def lab_host_address(subnet: IPv4Network, gateway: IPv4Address | None) -> IPv4Address:
+    """The lab host's side of a network (the lab's BMCs answer there on the primary one):
+    the network's gateway, else its first host address."""
+    return gateway if gateway is not None else next(subnet.hosts())
 
 
 class Network(Strict):

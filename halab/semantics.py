@@ -29,6 +29,7 @@ from .model import (
     Order,
     PrimitiveResource,
     ResourceSet,
+    lab_host_address,
 )
 from .naming import derived_resource_names
 from .rolevars import fence_agents
@@ -789,8 +790,7 @@ def _lab_power_devices(cluster: Cluster) -> Iterator[Finding]:
     """A fence device aimed at a lab BMC port (on the lab's host address) fences that node."""
     if not isinstance(cluster.fencing, Fencing):
         return
-    primary = cluster.primary_network
-    host = primary.gateway or next(primary.subnet.hosts())
+    host = lab_host_address(cluster.primary_network.subnet, cluster.primary_network.gateway)
     bmc = cluster.lab.bmc
     owners: dict[int, str] = {}
     for i, node in enumerate(cluster.nodes):

@@ -13,6 +13,7 @@ from typing import Any
 
 from halab.errors import InputError
 from halab.lab.image import DEFAULT_RELEASE, RELEASES
+from halab.model import lab_host_address
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -187,8 +188,7 @@ def lab_spec_from_cluster(
         if gateway is not None:
             gateway = IPv4Address(gateway)
             _check_in(f"networks[{i}].gateway", gateway, subnet)
-        host = gateway if gateway is not None else next(subnet.hosts())
-        networks.append(NetSpec(net.name, subnet, net.interface or f"eth{i}", host))
+        networks.append(NetSpec(net.name, subnet, net.interface or f"eth{i}", lab_host_address(subnet, gateway)))
     nodes = [
         NodeSpec(
             node.name,
