@@ -88,8 +88,8 @@ def schema() -> None:
 )
 def inventory(cluster: Cluster, source: str, output: Path) -> None:
     """Write an editable Ansible inventory (hosts.yml, group_vars/, host_vars/)."""
+    from .connection import node_connections
     from .inventory import build_inventory, write_inventory
-    from .runner import node_connections
 
     inv = build_inventory(cluster, node_connections(cluster))
     written = write_inventory(inv, output, source)

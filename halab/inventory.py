@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .connection import host_connection
 from .model import (
     ApacheResource,
     CloneResource,
@@ -36,11 +37,9 @@ from .model import (
 from .naming import drbd_clone, drbd_primitive
 from .output import OutputDir
 from .secrets import (
-    CONNECTION_SECRETS,
     HACLUSTER_PASSWORD,
     PlainSecret,
     SecretRef,
-    connection_secret,
     fence_password,
     lookup_source,
     secret_places,
@@ -533,18 +532,7 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
     ids = cluster.node_ids()
     out = {}
     for index, node in enumerate(cluster.nodes):
-        conn = node.connection
-        primary = str(cluster.primary_address(node))
-        host: dict[str, Any] = {
-            "ansible_host": conn.host or primary,
-            "ansible_user": conn.user,
-            "ansible_port": conn.port,
-            **conn.vars,
-        }
-        for attr, variable in CONNECTION_SECRETS.items():
-            if getattr(conn, attr) is not None:
-                host[variable] = secret_ref(connection_secret(index, attr))
-        host |= connections.get(node.name, {})
+        host = host_connection(cluster, index, connections)
         host["halab_addresses"] = {net: str(addr) for net, addr in node.addresses.items()}
         if node.name in ids:
             host["corosync_nodeid"] = ids[node.name]

@@ -600,7 +600,7 @@ class Cluster(Strict):
 
     def with_connections(self, connections: dict[str, dict[str, Any]]) -> Cluster:
         """This cluster, its nodes reached with `connections` (Ansible variables per node),
-        which win over the file's `connection` and a lab's (see runner.node_connections)."""
+        which win over the file's `connection` and a lab's (see halab.connection)."""
         self._given_connections = connections
         return self
 
