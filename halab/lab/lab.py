@@ -332,15 +332,10 @@ def power_on(name: str, node_name: str) -> bool:
 
 
 def addresses(name: str, node_name: str) -> list[str] | None:
-    """IPv4 addresses a container node holds right now, read from the host (works while its
-    cables are cut; none while it is off); None for a VM (only the guest knows)."""
-    st = require(name)
-    ns = _node(st, node_name)
-    if ns.backend == "vm":
-        return None
-    if not network.netns_exists(ns.netns):
-        return []
-    return network.netns_addresses(ns.netns)
+    """IPv4 addresses a node holds right now, if its backend can tell from the host (None:
+    ask the node)."""
+    ns = _node(require(name), node_name)
+    return backend_of(ns.backend).held_addresses(ns)
 
 
 def crash(name: str, node_name: str) -> None:

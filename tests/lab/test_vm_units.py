@@ -12,7 +12,7 @@ from halab.errors import InputError
 from halab.inventory import build_inventory
 from halab.lab import lab as ops
 from halab.lab import lab_spec_from_cluster, network, vm
-from halab.lab.backends import BACKENDS
+from halab.lab.backends import BACKENDS, Backend
 from halab.lab.ssh import make_key
 from halab.lab.state import LabState, NodeState
 from halab.validation import load_cluster
@@ -139,3 +139,13 @@ def test_vms_get_drbd_disks_exactly_where_the_inventory_runs_drbd(example: Path)
     cluster = load_cluster(example)
     spec = lab_spec_from_cluster(cluster, backend="vm")
     assert [n.name for n in spec.nodes if n.disks] == build_inventory(cluster).groups["drbd_nodes"]
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_every_backend_implements_the_whole_interface(kind: str) -> None:
+    wanted = {name for name in vars(Backend) if not name.startswith("_")} | set(Backend.__annotations__)
+    assert {name for name in wanted if not hasattr(BACKENDS[kind], name)} == set()
+
+
+def test_a_vm_holds_addresses_only_the_guest_can_tell(tmp_path: Path) -> None:
+    assert BACKENDS["vm"].held_addresses(_vm_state(tmp_path)[1]) is None
