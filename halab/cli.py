@@ -15,12 +15,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import InvalidInput, OperationFailed
+from .errors import EXIT_INTERRUPTED, EXIT_INVALID, HalabError, OperationFailed
 from .lab.cli import lab
 from .model import Cluster, cluster_json_schema
 from .validation import load_cluster
-
-EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
 cluster_file = click.argument("cluster_file", type=click.Path(dir_okay=False, path_type=Path))
 ssh_config = click.option(
@@ -90,8 +88,8 @@ def schema() -> None:
 )
 def inventory(cluster: Cluster, source: str, output: Path) -> None:
     """Write an editable Ansible inventory (hosts.yml, group_vars/, host_vars/)."""
+    from .connection import node_connections
     from .inventory import build_inventory, write_inventory
-    from .runner import node_connections
 
     inv = build_inventory(cluster, node_connections(cluster))
     written = write_inventory(inv, output, source)
@@ -256,12 +254,9 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point with halab's exit codes and no tracebacks for expected failures."""
     try:
         result = main.main(args=argv, prog_name="halab", standalone_mode=False)
-    except InvalidInput as exc:
+    except HalabError as exc:
         click.echo(exc.render(), err=True)
-        return EXIT_INVALID
-    except OperationFailed as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_FAILED
+        return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED

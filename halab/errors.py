@@ -1,10 +1,34 @@
-"""Errors that halab reports to the operator (never as a traceback)."""
+"""Errors that halab and its lab report to the operator (never as a traceback).
+
+One family: every error is a `HalabError` carrying the exit code of the command line, so
+`halab` and `halab lab` map errors to exit codes the same way (1 failed, 2 bad input).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 FieldPath = tuple[str | int, ...]
+EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class HalabError(Exception):
+    """An error shown to the operator as `render()`, ending the command with `exit_code`."""
+
+    exit_code = EXIT_FAILED
+
+    def render(self) -> str:
+        return f"error: {self}"
+
+
+class OperationFailed(HalabError):
+    """A run against hosts, or an operation on this machine, failed (exit code 1)."""
+
+
+class InputError(HalabError):
+    """The operator asked for something impossible or malformed, said in one line (exit code 2)."""
+
+    exit_code = EXIT_INVALID
 
 
 def format_path(path: FieldPath) -> str:
@@ -35,7 +59,7 @@ class Problem:
 
 
 @dataclass
-class InvalidInput(Exception):
+class InvalidInput(InputError):
     """Bad input: every problem found, reported together (exit code 2)."""
 
     problems: list[Problem]
@@ -68,7 +92,3 @@ def render_problems(kind: str, title: str, problems: list[Problem], source: str)
     lines = [f"{kind}: {title} ({count} problem{'s' if count != 1 else ''})"]
     lines += ["  " + p.render(source).replace("\n", "\n  ") for p in problems]
     return "\n".join(lines)
-
-
-class OperationFailed(Exception):
-    """A run against hosts failed (exit code 1)."""

@@ -9,7 +9,7 @@ that relate several fields to each other live in `halab.semantics`;
 from __future__ import annotations
 
 import itertools
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -137,6 +137,12 @@ def _connection_vars(values: dict[str, Any]) -> dict[str, Any]:
                 f"{', '.join(CONNECTION_VARS)} (role variables come from the rest of the file)"
             )
     return values
+
+
+def lab_host_address(subnet: IPv4Network, gateway: IPv4Address | None) -> IPv4Address:
+    """The lab host's side of a network (the lab's BMCs answer there on the primary one):
+    the network's gateway, else its first host address."""
+    return gateway if gateway is not None else next(subnet.hosts())
 
 
 class Network(Strict):
@@ -441,6 +447,10 @@ class DrbdResource(Strict):
     allow_existing_filesystem: Bool = False
     resync_rate: Rate | None = None
 
+    def minor_at(self, position: int) -> int:
+        """Its minor (/dev/drbdN) as resource number `position`: the given one, else the position."""
+        return self.minor if self.minor is not None else position
+
 
 class Drbd(Strict):
     version: Literal["auto", "8.4", "9"] = "auto"
@@ -590,7 +600,7 @@ class Cluster(Strict):
 
     def with_connections(self, connections: dict[str, dict[str, Any]]) -> Cluster:
         """This cluster, its nodes reached with `connections` (Ansible variables per node),
-        which win over the file's `connection` and a lab's (see runner.node_connections)."""
+        which win over the file's `connection` and a lab's (see halab.connection)."""
         self._given_connections = connections
         return self
 
@@ -621,14 +631,54 @@ class Cluster(Strict):
         return next((net for net in self.networks if address in net.subnet), None)
 
     @property
+    def primary_network(self) -> Network:
+        """The first network: SSH, the package mirror, /etc/hosts, the lab's host and BMCs."""
+        return self.networks[0]
+
+    def primary_address(self, node: Node) -> IPv4Address:
+        return node.addresses[self.primary_network.name]
+
+    @property
+    def link_names(self) -> list[str]:
+        """Networks carrying corosync's heartbeat, link 0 first: the file's, else the primary one."""
+        return self.corosync.links or [self.primary_network.name]
+
+    @property
     def link_networks(self) -> list[Network]:
-        names = self.corosync.links or [self.networks[0].name]
-        return [self.network(name) for name in names]
+        return [self.network(name) for name in self.link_names]
+
+    @property
+    def qdevice_network(self) -> str | None:
+        """The network members reach qnetd on: the file's, else corosync link 0."""
+        qdevice = self.corosync.qdevice
+        return None if qdevice is None else qdevice.network or self.link_names[0]
 
     def drbd_minors(self) -> dict[str, int]:
-        """Each DRBD resource's minor (/dev/drbdN): the given one, else its position."""
+        """Each DRBD resource's minor (/dev/drbdN)."""
         resources = self.drbd.resources if self.drbd is not None else []
-        return {res.name: res.minor if res.minor is not None else i for i, res in enumerate(resources)}
+        return {res.name: res.minor_at(i) for i, res in enumerate(resources)}
+
+    def drbd_device(self, name: str) -> str:
+        return f"/dev/drbd{self.drbd_minors()[name]}"
+
+    def drbd_nodes(self, res: DrbdResource) -> list[str]:
+        """The nodes a DRBD resource replicates between: the listed ones, else every member."""
+        return res.nodes or [node.name for node in self.members]
+
+    def drbd_network(self, res: DrbdResource) -> str:
+        """The network a DRBD resource replicates over: the given one, else corosync link 0."""
+        return res.network or self.link_names[0]
+
+    def vrrp_priorities(self, inst: VrrpInstance) -> dict[str, int]:
+        """Each director's VRRP priority: the given ones, else 150, 100, 50... in file order."""
+        directors = self.nodes_with("director")
+        return inst.priorities or {node.name: max(150 - 50 * position, 1) for position, node in enumerate(directors)}
+
+    def real_servers(self, vs: VirtualServer) -> list[RealServer]:
+        """The real servers behind a virtual server: the listed ones, else every realserver node."""
+        if vs.real_servers is not None:
+            return vs.real_servers
+        return [RealServer(node=node.name) for node in self.nodes_with("realserver")]
 
     def node_ids(self) -> dict[str, int]:
         """Corosync node ids: explicit ones kept, others numbered after the highest taken

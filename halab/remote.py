@@ -1,4 +1,5 @@
-"""Run one command on a cluster host over SSH, with the connection the inventory describes."""
+"""Run one command on a cluster host over SSH, with the connection the inventory describes
+(`halab.connection`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from .inventory import build_inventory
+from .connection import connections
 from .model import Cluster
-from .runner import node_connections
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,10 @@ class Result:
 
 
 class Hosts:
-    """SSH access to a cluster's hosts (lab or production), from the generated inventory."""
+    """SSH access to a cluster's hosts (lab or production), connected as the inventory says."""
 
     def __init__(self, cluster: Cluster) -> None:
-        inventory = build_inventory(cluster, node_connections(cluster))
-        self.vars = {host: inventory.hostvars(host) for host in inventory.host_vars}
+        self.vars = connections(cluster)
 
     def argv(self, host: str, command: str) -> list[str]:
         hv: dict[str, Any] = self.vars[host]

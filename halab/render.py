@@ -15,10 +15,10 @@ from typing import Any
 
 import jinja2
 
-from .inventory import Inventory, SecretRef
+from .inventory import Inventory
 from .output import OutputDir
 from .paths import roles_dir
-from .secrets import PlainSecret
+from .secrets import PlainSecret, SecretRef
 from .yamlsource import VaultValue
 
 SECRET_PLACEHOLDER = "REDACTED"

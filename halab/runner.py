@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .connection import node_connections
 from .errors import InvalidInput, Problem
 from .inventory import build_inventory, write_inventory
 from .model import Cluster
@@ -37,20 +38,6 @@ ANSIBLE_ENV = {
     "ANSIBLE_TIMEOUT": "20",
     "ANSIBLE_DEPRECATION_WARNINGS": "False",
 }
-
-
-def lab_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """SSH connection variables of the halab lab running this cluster, if one is up."""
-    from .lab import inventory_overrides
-
-    return inventory_overrides(cluster.name) or {}
-
-
-def node_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """SSH connection variables per node, over the file's `nodes[].connection`: a running
-    lab's, then those given beside the file (`--ssh-config`), which win variable by variable."""
-    lab, given = lab_connections(cluster), cluster.given_connections
-    return {name: lab.get(name, {}) | given.get(name, {}) for name in lab.keys() | given.keys()}
 
 
 def _reachable(address: str, port: int, timeout: float) -> bool:

@@ -32,21 +32,50 @@ class SecretPlace:
         return format_path(self.path)
 
 
+# Where each secret sits in the file: `secret_places` lists them, the inventory refers to them.
+HACLUSTER_PASSWORD: FieldPath = ("pacemaker", "hacluster_password")
+# A node's connection secrets and the Ansible variables they become.
+CONNECTION_SECRETS = {"password": "ansible_password", "become_password": "ansible_become_password"}
+
+
+def fence_password(device: int) -> FieldPath:
+    return ("fencing", "devices", device, "password")
+
+
+def vrrp_auth_pass(instance: int) -> FieldPath:
+    return ("vrrp", "instances", instance, "auth_pass")
+
+
+def connection_secret(node: int, field: str) -> FieldPath:
+    return ("nodes", node, "connection", field)
+
+
 def secret_places(cluster: Cluster) -> list[SecretPlace]:
     """Every secret the file sets for its hosts, in file order (`lab.bmc.password` is the
     lab's own: `halab lab up` resolves it with the same rules)."""
-    places = [SecretPlace(("pacemaker", "hacluster_password"), cluster.pacemaker.hacluster_password)]
+    places = [SecretPlace(HACLUSTER_PASSWORD, cluster.pacemaker.hacluster_password)]
     if isinstance(cluster.fencing, Fencing):
-        places += [SecretPlace(("fencing", "devices", i, "password"), d.password,
-                               "ipmi_password" if d.agent == "fence_ipmilan" else "line")
+        places += [SecretPlace(fence_password(i), d.password, "ipmi_password" if d.agent == "fence_ipmilan" else "line")
                    for i, d in enumerate(cluster.fencing.devices)]  # fmt: skip
     if cluster.vrrp is not None:
-        places += [SecretPlace(("vrrp", "instances", i, "auth_pass"), inst.auth_pass, "vrrp_auth_pass")
+        places += [SecretPlace(vrrp_auth_pass(i), inst.auth_pass, "vrrp_auth_pass")
                    for i, inst in enumerate(cluster.vrrp.instances)]  # fmt: skip
     for i, node in enumerate(cluster.nodes):
-        places += [SecretPlace(("nodes", i, "connection", field), getattr(node.connection, field))
-                   for field in ("password", "become_password")]  # fmt: skip
+        places += [SecretPlace(connection_secret(i, field), getattr(node.connection, field))
+                   for field in CONNECTION_SECRETS]  # fmt: skip
     return [place for place in places if place.source is not None]
+
+
+class SecretRef(str):
+    """An Ansible expression that yields a secret at run time (never the secret itself)."""
+
+    __slots__ = ()
+
+
+def secret_ref(path: FieldPath) -> SecretRef:
+    """The lookup of the secret at `path`: the expression holds only halab's own key (field
+    names, indexes), so no path, name or value from the file can change it."""
+    return SecretRef(f"{{{{ lookup('halab.ha.secret', halab_secrets['{format_path(path)}']) }}}}")
 
 
 def rules() -> ModuleType:

@@ -29,6 +29,7 @@ from .model import (
     Order,
     PrimitiveResource,
     ResourceSet,
+    lab_host_address,
 )
 from .naming import derived_resource_names
 from .rolevars import fence_agents
@@ -80,10 +81,10 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
                 "an arbitrator cannot also be a member, director or realserver",
                 "the qdevice arbitrator must be a separate host",
             )
-        if cluster.networks[0].name not in node.addresses:
+        if cluster.primary_network.name not in node.addresses:
             yield (
                 ("nodes", i, "addresses"),
-                f"no address on the primary network '{cluster.networks[0].name}'",
+                f"no address on the primary network '{cluster.primary_network.name}'",
                 "every node needs an address on the first network (SSH, package mirror)",
             )
         for net_name, address in node.addresses.items():
@@ -180,7 +181,7 @@ def _node_roles(cluster: Cluster) -> Iterator[Finding]:
 def _corosync(cluster: Cluster) -> Iterator[Finding]:
     members, corosync = cluster.members, cluster.corosync
     names = [net.name for net in cluster.networks]
-    links = corosync.links or [cluster.networks[0].name]
+    links = cluster.link_names
     for j, link in enumerate(links):
         if link not in names:
             yield ("corosync", "links", j), f"unknown network '{link}'", f"use one of: {', '.join(names)}"
@@ -246,7 +247,7 @@ def _corosync(cluster: Cluster) -> Iterator[Finding]:
                 f"'{qdevice.host}' is not a node with role arbitrator",
                 f"use one of: {', '.join(sorted(arbiters)) or '(add a node with roles: [arbitrator])'}",
             )
-        net_name = qdevice.network or links[0]
+        net_name = cluster.qdevice_network
         if net_name not in names:
             yield ("corosync", "qdevice", "network"), f"unknown network '{net_name}'", f"use one of: {', '.join(names)}"
         elif qdevice.host in arbiters and net_name not in cluster.node(qdevice.host).addresses:
@@ -607,12 +608,12 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
             f"port {port} is used by another DRBD resource",
             "each resource needs its own port",
         )
-    minors = [r.minor if r.minor is not None else i for i, r in enumerate(drbd.resources)]
+    minors = [r.minor_at(i) for i, r in enumerate(drbd.resources)]
     for i, minor in _indexed_duplicates(minors):
         yield ("drbd", "resources", i, "minor"), f"minor {minor} is used twice", "set distinct minors"
     for i, res in enumerate(drbd.resources):
         base = ("drbd", "resources", i)
-        nodes = res.nodes or members
+        nodes = cluster.drbd_nodes(res)
         for j, name in enumerate(res.nodes or []):
             if name not in members:
                 yield (*base, "nodes", j), f"'{name}' is not a cluster member", f"use one of: {', '.join(members)}"
@@ -638,7 +639,7 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
                     f"no backing disk for '{name}'",
                     "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
                 )
-        net_name = res.network or (cluster.corosync.links or [cluster.networks[0].name])[0]
+        net_name = cluster.drbd_network(res)
         if net_name not in {n.name for n in cluster.networks}:
             yield (*base, "network"), f"unknown network '{net_name}'", "name a network from networks:"
             continue
@@ -749,7 +750,7 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
             yield (*base, "vip"), f"{vs.vip} is not a VIP of any vrrp instance", "add it to a vrrp instance's vips"
         if vs.health_check.type == "MISC_CHECK" and not vs.health_check.script:
             yield (*base, "health_check", "script"), "MISC_CHECK needs a script", "set script: /path/to/check"
-        listed = [rs.node for rs in vs.real_servers] if vs.real_servers is not None else realservers
+        listed = [rs.node for rs in cluster.real_servers(vs)]
         if not listed:
             yield (*base, "real_servers"), "no real servers", "add nodes with roles: [realserver]"
         for j, name in enumerate((vs.real_servers and listed) or []):
@@ -789,8 +790,7 @@ def _lab_power_devices(cluster: Cluster) -> Iterator[Finding]:
     """A fence device aimed at a lab BMC port (on the lab's host address) fences that node."""
     if not isinstance(cluster.fencing, Fencing):
         return
-    primary = cluster.networks[0]
-    host = primary.gateway or next(primary.subnet.hosts())
+    host = lab_host_address(cluster.primary_network.subnet, cluster.primary_network.gateway)
     bmc = cluster.lab.bmc
     owners: dict[int, str] = {}
     for i, node in enumerate(cluster.nodes):

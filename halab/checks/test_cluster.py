@@ -27,11 +27,15 @@ def _packages(group: str, inventory: Any, release: str) -> list[str]:
     if group == "cluster_members":
         agents = {p["type"] for p in all_vars["pacemaker_primitives"] if p["class"] == "stonith"}
         fence = fence_agents(release)
-        return [*of("corosync", "__corosync_packages"), *of("pacemaker", "__pacemaker_packages"),
+        qdevice = all_vars.get("corosync_qdevice") and of("corosync", "__corosync_qdevice_packages")
+        return [*of("corosync", "__corosync_packages"), *(qdevice or []), *of("pacemaker", "__pacemaker_packages"),
                 *(pkg for agent in agents for pkg in fence.get(agent, []))]  # fmt: skip
     if group == "lvs_directors":
         ipvs = all_vars.get("keepalived_virtual_servers") and of("keepalived", "__keepalived_ipvs_packages")
         return [*of("keepalived", "__keepalived_packages"), *(ipvs or [])]
+    if group == "lvs_realservers":  # the role installs its tools for direct routing only
+        direct = any(vip["method"] == "DR" for vip in all_vars.get("lvs_realserver_vips", []))
+        return of("lvs_realserver", "__lvs_realserver_packages") if direct else []
     roles = {"qdevice_hosts": ("corosync", "__corosync_qnetd_packages"),
              "apache_servers": ("apache", "__apache_packages"), "drbd_nodes": ("drbd", "__drbd_packages")}  # fmt: skip
     return of(*roles[group]) if group in roles else []

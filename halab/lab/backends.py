@@ -35,6 +35,7 @@ class Backend(Protocol):
     def alive(self, ns: NodeState) -> Callable[[], bool] | None: ...
     def diagnostics(self, st: LabState, ns: NodeState) -> str: ...
     def connection_vars(self) -> dict[str, Any]: ...
+    def held_addresses(self, ns: NodeState) -> list[str] | None: ...
 
 
 class ContainerBackend:
@@ -84,6 +85,10 @@ class ContainerBackend:
         # virtual servers configured; VRRP alone still runs (the role warns).
         return {} if network.host_has_ip_vs() else {"keepalived_ipvs_enabled": False}
 
+    def held_addresses(self, ns: NodeState) -> list[str] | None:
+        """Read from the host: works while its cables are cut; none while it is off."""
+        return network.netns_addresses(ns.netns) if network.netns_exists(ns.netns) else []
+
 
 class VmBackend:
     """QEMU with Debian's stock kernel (ip_vs, drbd): a qcow2 overlay of the baked image."""
@@ -130,6 +135,9 @@ class VmBackend:
     def connection_vars(self) -> dict[str, Any]:
         # A new SSH connection to a TCG guest costs seconds: keep the master longer.
         return {"ansible_timeout": 60}
+
+    def held_addresses(self, ns: NodeState) -> list[str] | None:
+        return None  # only the guest knows
 
 
 BACKENDS: dict[str, Backend] = {b.kind: b for b in (ContainerBackend(), VmBackend())}

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from halab.errors import InputError, OperationFailed
 from halab.lab import names, network, state
-from halab.lab.errors import LabError, LabInputError
 from halab.lab.procs import Proc
 from halab.lab.spec import LabSpec
 from halab.lab.state import LabState
@@ -43,7 +43,7 @@ def password(spec: LabSpec) -> str | None:
     try:
         return str(rules().resolve({"name": "lab.bmc.password", "format": "ipmi_password", **source}))
     except rules().SecretError as exc:
-        raise LabInputError(str(exc)) from None
+        raise InputError(str(exc)) from None
 
 
 def generated_password_file(st: LabState) -> Path:
@@ -98,7 +98,7 @@ def _wait_listening(st: LabState, node: str, child: subprocess.Popen, address: s
             return
         if child.poll() is not None or time.monotonic() > deadline:
             log = st.nodes[node].dir(st.name) / "bmc.log"
-            raise LabError(f"{node}: the virtual BMC did not start: {log.read_text(errors='replace')[-600:]}")
+            raise OperationFailed(f"{node}: the virtual BMC did not start: {log.read_text(errors='replace')[-600:]}")
         time.sleep(0.05)
 
 
@@ -122,11 +122,11 @@ def set_plugged(name: str, node: str, device: str, plugged: bool) -> None:
     with state.locked(name):
         st = state.load(name)
         if st is None:
-            raise LabInputError(f"no lab named {name!r} is up (see `halab lab list`)")
+            raise InputError(f"no lab named {name!r} is up (see `halab lab list`)")
         st.spec.node(node)
         node_ports = ports(st.spec, node)
         if device not in node_ports:
-            raise LabInputError(f"--device {device}: {node} has {', '.join(node_ports)} (lab.bmc.pdu_port is not set)")
+            raise InputError(f"--device {device}: {node} has {', '.join(node_ports)} (lab.bmc.pdu_port is not set)")
         rule = _drop_rule(st, node_ports[device])
         if plugged:
             network.delete_rule(rule)

@@ -18,9 +18,9 @@ from typing import Any
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.session as ipmi_session
 
+from halab.errors import HalabError
 from halab.lab import lab
 from halab.lab.bmc import DEVICES
-from halab.lab.errors import LabError
 
 POWER_OFF, POWER_ON = 0, 1
 NODE_BUSY = 0xC0  # IPMI completion code: the command failed, the client may retry
@@ -35,7 +35,7 @@ def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username
         def guarded(self, what: str, action: Any) -> int:
             try:
                 outcome = "" if action() else " (no change)"
-            except LabError as exc:
+            except HalabError as exc:
                 outcome, code = f" failed: {exc}", NODE_BUSY
             else:
                 code = 0

@@ -16,27 +16,28 @@ from typing import Any
 
 import click
 
+from halab.errors import EXIT_INTERRUPTED, HalabError, InputError, InvalidInput
 from halab.lab import bmc, deps, state
 from halab.lab import lab as ops
-from halab.lab.errors import LabError, LabInputError
 from halab.lab.image import DEFAULT_RELEASE, RELEASES
 from halab.lab.spec import LabSpec, check_lab_name, lab_spec_from_cluster
+from halab.validation import load_cluster
 
 
 def _handled(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Map LabError to its exit code with a one-line message; Ctrl-C/SIGTERM to 130."""
+    """Map a HalabError to its exit code with a one-line message; Ctrl-C/SIGTERM to 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         previous = signal.signal(signal.SIGTERM, _sigterm)
         try:
             return func(*args, **kwargs)
-        except LabError as exc:
-            click.echo(f"halab lab: error: {exc}", err=True)
+        except HalabError as exc:
+            click.echo(f"halab lab: {exc.render()}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("halab lab: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         finally:
             signal.signal(signal.SIGTERM, previous)
 
@@ -53,21 +54,15 @@ def _is_file_arg(arg: str) -> bool:
 
 def _load_spec(path: str, name: str | None, backend: str | None = None, release: str | None = None) -> LabSpec:
     if not Path(path).is_file():
-        raise LabInputError(f"{path}: no such file")
-    try:
-        from halab.validation import load_cluster
-    except ImportError as exc:
-        raise LabError(f"cannot read cluster files: halab.model is unavailable ({exc})") from exc
+        raise InputError(f"{path}: no such file")
     try:
         cluster = load_cluster(path)
-    except Exception as exc:  # halab.errors.InvalidInput and friends carry .render()
-        if hasattr(exc, "render"):
-            raise LabInputError(f"{path}: {exc.render()}") from exc
-        raise
+    except InvalidInput as exc:
+        raise InputError(f"{path}: {exc.render()}") from exc
     try:
         return lab_spec_from_cluster(cluster, name, backend, release)
-    except LabInputError as exc:
-        raise LabInputError(f"{path}: {exc}") from exc
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def _pick_lab(arg: str | None) -> str:
@@ -77,8 +72,8 @@ def _pick_lab(arg: str | None) -> str:
         if len(labs) == 1:
             return labs[0]
         if not labs:
-            raise LabInputError("no lab is up")
-        raise LabInputError(f"several labs are up ({', '.join(labs)}): name one")
+            raise InputError("no lab is up")
+        raise InputError(f"several labs are up ({', '.join(labs)}): name one")
     if _is_file_arg(arg):
         source = str(Path(arg).resolve())
         for name in labs:
@@ -113,9 +108,9 @@ def up(cluster_file: str | None, count: int | None, name: str | None, backend: s
        install_deps: bool) -> None:  # fmt: skip
     """Create (or repair) a lab and wait until every node answers SSH."""
     if (cluster_file is None) == (count is None):
-        raise LabInputError("give either CLUSTER.yml or --nodes N (with --name)")
+        raise InputError("give either CLUSTER.yml or --nodes N (with --name)")
     if cluster_file is None and name is None:
-        raise LabInputError("--nodes needs --name")
+        raise InputError("--nodes needs --name")
     if cluster_file is not None:  # bad input is reported before any host check
         spec = _load_spec(cluster_file, name, backend, release)
         source: str | None = str(Path(cluster_file).resolve())

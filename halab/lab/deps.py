@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from halab.lab.errors import LabError
+from halab.errors import OperationFailed
 
 PACKAGES = ("systemd-container", "debootstrap", "iptables", "iproute2", "openssh-client")
 INSTALL_COMMAND = "apt-get install -y " + " ".join(PACKAGES)
@@ -34,15 +34,15 @@ def missing_tools(vm: bool = False) -> list[str]:
 
 
 def check_host(vm: bool = False) -> None:
-    """Raise LabError with the exact remedy unless this host can run a lab."""
+    """Raise OperationFailed with the exact remedy unless this host can run a lab."""
     if not sys.platform.startswith("linux"):
-        raise LabError(f"the lab needs Linux (systemd-nspawn); this is {sys.platform}")
+        raise OperationFailed(f"the lab needs Linux (systemd-nspawn); this is {sys.platform}")
     if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, bridges, mounts): run it with sudo")
+        raise OperationFailed("the lab needs root (network namespaces, bridges, mounts): run it with sudo")
     missing = missing_tools()
     if missing:
         packages = sorted({TOOLS[tool] for tool in missing})
-        raise LabError(
+        raise OperationFailed(
             f"missing host tools: {', '.join(missing)} (packages {', '.join(packages)}).\n"
             f"Install them with:  {INSTALL_COMMAND}\n"
             "or rerun with --install-deps"
@@ -50,7 +50,7 @@ def check_host(vm: bool = False) -> None:
     missing = missing_tools(vm)
     if missing:
         packages = sorted({VM_TOOLS[tool] for tool in missing})
-        raise LabError(
+        raise OperationFailed(
             f"VM nodes need {', '.join(missing)} (packages {', '.join(packages)}).\n"
             f"Install them with:  {VM_INSTALL_COMMAND}\n"
             "or rerun with --install-deps"
@@ -61,8 +61,8 @@ def install_deps(vm: bool = False) -> None:
     """Install the host packages with apt-get (output goes to the terminal)."""
     commands = [INSTALL_COMMAND, *([VM_INSTALL_COMMAND] if vm else [])]
     if os.geteuid() != 0:
-        raise LabError(f"installing packages needs root: sudo {' && sudo '.join(commands)}")
+        raise OperationFailed(f"installing packages needs root: sudo {' && sudo '.join(commands)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in commands:
         if subprocess.run(command.split(), env=env).returncode != 0:
-            raise LabError(f"`{command}` failed")
+            raise OperationFailed(f"`{command}` failed")

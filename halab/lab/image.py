@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from halab.lab.errors import LabError
+from halab.errors import OperationFailed
 from halab.lab.proc import run
 from halab.paths import cache_dir
 
@@ -119,7 +119,7 @@ def _build(release: str, root: Path, log: Path) -> None:
     result = run(argv, check=False, timeout=1800)
     log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
-        raise LabError(f"debootstrap failed ({result.returncode}); log: {log}")
+        raise OperationFailed(f"debootstrap failed ({result.returncode}); log: {log}")
     _customise(release, root)
 
 

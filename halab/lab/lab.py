@@ -15,10 +15,10 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from halab.errors import HalabError, InputError, OperationFailed
 from halab.lab import bmc, names, network, node, ssh, state
 from halab.lab.aptproxy import PORT, mirrors
 from halab.lab.backends import backend_of
-from halab.lab.errors import LabError, LabInputError
 from halab.lab.image import DEFAULT_RELEASE
 from halab.lab.procs import Proc, wait_gone
 from halab.lab.spec import LAB_RANGE, LabSpec, generic_spec
@@ -40,7 +40,7 @@ def choose_subnet(name: str) -> IPv4Network:
         candidate = slots[(start + i) % len(slots)]
         if not any(candidate.overlaps(t) for t in taken):
             return candidate
-    raise LabError(f"no free /24 left in {LAB_RANGE}")
+    raise OperationFailed(f"no free /24 left in {LAB_RANGE}")
 
 
 def generic_lab(name: str, count: int, backend: str = "container", release: str = DEFAULT_RELEASE) -> LabSpec:
@@ -67,18 +67,18 @@ def _check_conflicts(spec: LabSpec) -> None:
         if other == spec.name or st is None:
             continue
         if names.prefix(other) == names.prefix(spec.name):
-            raise LabInputError(f"lab names {other!r} and {spec.name!r} hash alike; rename one")
+            raise InputError(f"lab names {other!r} and {spec.name!r} hash alike; rename one")
         for i, net in enumerate(spec.networks):
             for theirs in st.spec.networks:
                 if net.subnet.overlaps(theirs.subnet):
-                    raise LabInputError(
+                    raise InputError(
                         f"networks[{i}].subnet: {net.subnet} overlaps {theirs.subnet} of lab "
                         f"{other!r}; use another subnet or `halab lab down {other}`"
                     )
     for i, net in enumerate(spec.networks):
         for used in network.host_networks():
             if net.subnet.overlaps(used) and used not in mine:
-                raise LabInputError(f"networks[{i}].subnet: {net.subnet} overlaps {used}, already on this host")
+                raise InputError(f"networks[{i}].subnet: {net.subnet} overlaps {used}, already on this host")
 
 
 def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
@@ -86,7 +86,7 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
     with state.locked(spec.name):
         existing = state.load(spec.name)
         if existing is not None and existing.spec != spec:
-            raise LabInputError(
+            raise InputError(
                 f"lab {spec.name!r} is up with a different layout; run `halab lab down {spec.name}` first"
             )
         _check_conflicts(spec)
@@ -152,7 +152,7 @@ def _converge(st: LabState, images: dict[tuple[str, str], Path], say: Any) -> No
         backend.boot(st, ns)
         booted.append(ns.name)
         if fail_after and len(booted) >= fail_after:
-            raise LabError(f"{FAIL_AFTER_NODES_ENV}={fail_after}: injected failure")
+            raise OperationFailed(f"{FAIL_AFTER_NODES_ENV}={fail_after}: injected failure")
     _write_known_hosts(st)
     if booted:
         say(f"lab {spec.name}: booted {', '.join(booted)}; waiting for SSH...")
@@ -201,7 +201,7 @@ def _ensure_proxy(st: LabState) -> None:
         except OSError:
             if child.poll() is not None or time.monotonic() > deadline:
                 tail = (st.dir / "aptproxy.log").read_text()[-400:]
-                raise LabError(f"apt proxy on {address}:{PORT} did not start: {tail}") from None
+                raise OperationFailed(f"apt proxy on {address}:{PORT} did not start: {tail}") from None
             time.sleep(0.05)
 
 
@@ -225,8 +225,8 @@ def _wait_node(st: LabState, name: str) -> None:
     backend = backend_of(ns.backend)
     try:
         ssh.wait_ssh(st, name, timeout=backend.ssh_timeout, alive=backend.alive(ns))
-    except LabError as exc:
-        raise LabError(f"{exc}\n{backend.diagnostics(st, ns)}") from exc
+    except HalabError as exc:
+        raise OperationFailed(f"{exc}\n{backend.diagnostics(st, ns)}") from exc
 
 
 def teardown(st: LabState) -> None:
@@ -245,7 +245,7 @@ def teardown(st: LabState) -> None:
         if ns.mounted:
             try:
                 node.unmount(st, ns)
-            except LabError as exc:
+            except HalabError as exc:
                 problems.append(str(exc))
         network.delete_netns(ns.netns)
         for veth in ns.veths:
@@ -255,7 +255,7 @@ def teardown(st: LabState) -> None:
     for rule in [*st.rules, *st.unplugged]:
         try:
             network.delete_rule(rule)
-        except LabError as exc:
+        except HalabError as exc:
             problems.append(str(exc))
     st.proxy = None
     mounts = node.mounts_under(st.dir)
@@ -263,7 +263,7 @@ def teardown(st: LabState) -> None:
         problems.append(f"still mounted: {', '.join(mounts)}")
     if problems:
         st.save()
-        raise LabError(f"lab {st.name}: teardown incomplete: " + "; ".join(problems))
+        raise OperationFailed(f"lab {st.name}: teardown incomplete: " + "; ".join(problems))
     shutil.rmtree(st.dir, ignore_errors=True)
     if IP_FORWARD_MARK.exists() and not network.lab_bridges():
         network.set_ip_forward(False)  # we turned it on, and no lab (any state dir) is left
@@ -283,12 +283,12 @@ def down(name: str) -> bool:
 def require(name: str) -> LabState:
     st = state.load(name)
     if st is None:
-        raise LabInputError(f"no lab named {name!r} is up (see `halab lab list`)")
+        raise InputError(f"no lab named {name!r} is up (see `halab lab list`)")
     return st
 
 
 def _node(st: LabState, node_name: str) -> NodeState:
-    st.spec.node(node_name)  # LabInputError naming the lab's nodes
+    st.spec.node(node_name)  # InputError naming the lab's nodes
     return st.nodes[node_name]
 
 
@@ -332,20 +332,15 @@ def power_on(name: str, node_name: str) -> bool:
 
 
 def addresses(name: str, node_name: str) -> list[str] | None:
-    """IPv4 addresses a container node holds right now, read from the host (works while its
-    cables are cut; none while it is off); None for a VM (only the guest knows)."""
-    st = require(name)
-    ns = _node(st, node_name)
-    if ns.backend == "vm":
-        return None
-    if not network.netns_exists(ns.netns):
-        return []
-    return network.netns_addresses(ns.netns)
+    """IPv4 addresses a node holds right now, if its backend can tell from the host (None:
+    ask the node)."""
+    ns = _node(require(name), node_name)
+    return backend_of(ns.backend).held_addresses(ns)
 
 
 def crash(name: str, node_name: str) -> None:
     if not power_off(name, node_name):
-        raise LabInputError(f"{node_name} is not running")
+        raise InputError(f"{node_name} is not running")
 
 
 def cut(name: str, node_name: str, link: int) -> None:
@@ -354,7 +349,7 @@ def cut(name: str, node_name: str, link: int) -> None:
         st = require(name)
         ns = _node(st, node_name)
         if not 0 <= link < len(ns.veths):
-            raise LabInputError(f"--link {link}: {node_name} has links 0..{len(ns.veths) - 1}")
+            raise InputError(f"--link {link}: {node_name} has links 0..{len(ns.veths) - 1}")
         if link not in ns.cut:
             ns.cut.append(link)
             st.save()

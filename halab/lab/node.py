@@ -9,9 +9,9 @@ import time
 from ipaddress import IPv4Interface
 from pathlib import Path
 
+from halab.errors import OperationFailed
 from halab.lab import names, network
 from halab.lab.aptproxy import PORT
-from halab.lab.errors import LabError
 from halab.lab.proc import run
 from halab.lab.procs import Proc, children, wait_gone
 from halab.lab.state import LabState, NodeState
@@ -143,9 +143,9 @@ def boot(state: LabState, node: NodeState) -> None:
             node.leader = Proc.of(kids[0])
         elif child.poll() is not None:
             tail = (node.dir(state.name) / "nspawn.log").read_text()[-600:]
-            raise LabError(f"{node.name}: systemd-nspawn exited ({child.returncode}): {tail}")
+            raise OperationFailed(f"{node.name}: systemd-nspawn exited ({child.returncode}): {tail}")
         elif time.monotonic() > deadline:
-            raise LabError(f"{node.name}: systemd-nspawn started no container within 15 s")
+            raise OperationFailed(f"{node.name}: systemd-nspawn started no container within 15 s")
         else:
             time.sleep(0.02)
     state.save()
@@ -171,7 +171,7 @@ def power_off(node: NodeState) -> None:
     for proc in procs:
         proc.kill()
     if not wait_gone(procs, timeout=15):
-        raise LabError(f"{node.name}: processes {[p.pid for p in procs]} survive SIGKILL")
+        raise OperationFailed(f"{node.name}: processes {[p.pid for p in procs]} survive SIGKILL")
     node.leader = node.nspawn = None
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
-from halab.lab.errors import LabError
+from halab.errors import OperationFailed
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
-    """Run `argv`, capture its output; raise LabError (with stderr) on failure if `check`."""
+    """Run `argv`, capture its output; raise OperationFailed (with stderr) on failure if `check`."""
     # stdin: /dev/null. A child sharing ours could leave it non-blocking (ssh sets O_NONBLOCK
     # and cannot undo it when killed at the timeout), and Ansible refuses to run on that.
     try:
         result = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError as exc:
-        raise LabError(f"{argv[0]}: command not found") from exc
+        raise OperationFailed(f"{argv[0]}: command not found") from exc
     except subprocess.TimeoutExpired as exc:
-        raise LabError(f"`{' '.join(argv)}` timed out after {timeout} s") from exc
+        raise OperationFailed(f"`{' '.join(argv)}` timed out after {timeout} s") from exc
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()
-        raise LabError(f"`{' '.join(argv)}` failed ({result.returncode}): {detail}")
+        raise OperationFailed(f"`{' '.join(argv)}` failed ({result.returncode}): {detail}")
     return result

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from halab.lab.errors import LabInputError
+from halab.errors import InputError
 from halab.lab.image import DEFAULT_RELEASE, RELEASES
+from halab.model import lab_host_address
 
 LAB_RANGE = IPv4Network("198.18.0.0/15")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -88,7 +89,7 @@ class LabSpec:
             if node.name == name:
                 return node
         known = ", ".join(n.name for n in self.nodes)
-        raise LabInputError(f"lab {self.name!r} has no node {name!r} (nodes: {known})")
+        raise InputError(f"lab {self.name!r} has no node {name!r} (nodes: {known})")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,7 +151,7 @@ class LabSpec:
 
 def check_lab_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise LabInputError(f"lab name {name!r} is invalid: use 1-31 of a-z, 0-9 and '-', starting with a letter")
+        raise InputError(f"lab name {name!r} is invalid: use 1-31 of a-z, 0-9 and '-', starting with a letter")
     return name
 
 
@@ -159,7 +160,7 @@ def _release(settings: Any, node: str, override: str | None) -> str:
     chosen = override or (getattr(settings, "releases", None) or {}).get(node) or getattr(settings, "release", None)
     release = chosen or DEFAULT_RELEASE
     if release not in RELEASES:
-        raise LabInputError(f"release {release!r}: the lab builds {', '.join(RELEASES)}")
+        raise InputError(f"release {release!r}: the lab builds {', '.join(RELEASES)}")
     return release
 
 
@@ -173,7 +174,7 @@ def lab_spec_from_cluster(
     DRBD backing disk the file names for it (/dev/vdb...; /dev/vda is its root).
     """
     if backend is not None and backend not in BACKENDS:
-        raise LabInputError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+        raise InputError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     settings = getattr(cluster, "lab", None)
     vm_names = set(getattr(settings, "vm_nodes", None) or ())
     if backend == "vm":
@@ -187,8 +188,7 @@ def lab_spec_from_cluster(
         if gateway is not None:
             gateway = IPv4Address(gateway)
             _check_in(f"networks[{i}].gateway", gateway, subnet)
-        host = gateway if gateway is not None else next(subnet.hosts())
-        networks.append(NetSpec(net.name, subnet, net.interface or f"eth{i}", host))
+        networks.append(NetSpec(net.name, subnet, net.interface or f"eth{i}", lab_host_address(subnet, gateway)))
     nodes = [
         NodeSpec(
             node.name,
@@ -223,12 +223,12 @@ def _bmc_spec(settings: Any) -> BmcSpec:
 
 
 def _drbd_disks(cluster: Any) -> dict[str, list[tuple[str, str]]]:
-    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks`."""
+    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks`, on the nodes each
+    resource replicates between (as the inventory configures them: `Cluster.drbd_nodes`)."""
     drbd = getattr(cluster, "drbd", None)
     out: dict[str, list[tuple[str, str]]] = {}
-    all_nodes = [n.name for n in cluster.nodes]
     for i, res in enumerate(getattr(drbd, "resources", None) or []):
-        for node in res.nodes or all_nodes:
+        for node in cluster.drbd_nodes(res):
             disk = (res.disks or {}).get(node) or res.disk
             where = f"drbd.resources[{i}].disks.{node}" if node in (res.disks or {}) else f"drbd.resources[{i}].disk"
             if disk:
@@ -242,7 +242,7 @@ def _vm_disks(node: str, wanted: list[tuple[str, str]]) -> tuple[str, ...]:
     for where, disk in wanted:
         match = VM_DISK_RE.match(disk)
         if not match:
-            raise LabInputError(
+            raise InputError(
                 f"{where}: {disk} cannot exist on lab VM {node}: its extra disks are /dev/vdb../dev/vdz"
             )
         last = max(last, match.group(1))
@@ -254,11 +254,11 @@ def generic_spec(
 ) -> LabSpec:
     """`count` nodes node1..N on one network `lab` (eth0); the host takes the first address."""
     if not 1 <= count <= 50:
-        raise LabInputError(f"--nodes: {count} is out of range (1-50)")
+        raise InputError(f"--nodes: {count} is out of range (1-50)")
     hosts = subnet.hosts()
     net = NetSpec("lab", subnet, "eth0", next(hosts))
     if release not in RELEASES:
-        raise LabInputError(f"--release: {release!r} is not one of {', '.join(RELEASES)}")
+        raise InputError(f"--release: {release!r} is not one of {', '.join(RELEASES)}")
     nodes = [NodeSpec(f"node{i}", {"lab": next(hosts)}, backend=backend, release=release) for i in range(1, count + 1)]
     spec = LabSpec(check_lab_name(name), [net], nodes)
     validate(spec)
@@ -267,16 +267,16 @@ def generic_spec(
 
 def _check_subnet(field_name: str, subnet: IPv4Network) -> None:
     if not subnet.subnet_of(LAB_RANGE):
-        raise LabInputError(f"{field_name}: {subnet} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}")
+        raise InputError(f"{field_name}: {subnet} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}")
     if subnet.prefixlen > 29:
-        raise LabInputError(f"{field_name}: {subnet} is too small for a lab (at most /29)")
+        raise InputError(f"{field_name}: {subnet} is too small for a lab (at most /29)")
 
 
 def _check_in(field_name: str, address: IPv4Address, subnet: IPv4Network) -> None:
     if address not in LAB_RANGE:
-        raise LabInputError(f"{field_name}: {address} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}")
+        raise InputError(f"{field_name}: {address} is outside {LAB_RANGE}; a lab needs addresses in {LAB_RANGE}")
     if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
-        raise LabInputError(f"{field_name}: {address} is not a host address of {subnet}")
+        raise InputError(f"{field_name}: {address} is not a host address of {subnet}")
 
 
 def _check_bmc_ports(spec: LabSpec) -> None:
@@ -285,58 +285,58 @@ def _check_bmc_ports(spec: LabSpec) -> None:
     used = {field_name: range(first, first + count) for field_name, first in ranges.items() if first is not None}
     for field_name, ports in used.items():
         if ports.stop - 1 > 65535:
-            raise LabInputError(f"{field_name}: {ports.start} + {count} nodes runs past port 65535")
+            raise InputError(f"{field_name}: {ports.start} + {count} nodes runs past port 65535")
         if 3142 in ports:
-            raise LabInputError(f"{field_name}: ports {ports.start}-{ports.stop - 1} include the apt proxy's 3142")
+            raise InputError(f"{field_name}: ports {ports.start}-{ports.stop - 1} include the apt proxy's 3142")
     if len(used) == 2 and set(used["lab.bmc.port"]) & set(used["lab.bmc.pdu_port"]):
-        raise LabInputError("lab.bmc.pdu_port: the PDU ports overlap the BMC ports (one port per node each)")
+        raise InputError("lab.bmc.pdu_port: the PDU ports overlap the BMC ports (one port per node each)")
 
 
 def validate(spec: LabSpec) -> None:
-    """Raise LabInputError naming the offending field if the lab cannot be built."""
+    """Raise InputError naming the offending field if the lab cannot be built."""
     _check_bmc_ports(spec)
     if not spec.networks:
-        raise LabInputError("networks: a lab needs at least one network")
+        raise InputError("networks: a lab needs at least one network")
     if not spec.nodes:
-        raise LabInputError("nodes: a lab needs at least one node")
+        raise InputError("nodes: a lab needs at least one node")
     for i, net in enumerate(spec.networks):
         _check_subnet(f"networks[{i}].subnet", net.subnet)
         _check_in(f"networks[{i}].gateway", net.host_address, net.subnet)
         if not IFNAME_RE.match(net.interface):
-            raise LabInputError(f"networks[{i}].interface: {net.interface!r} is not a valid interface name")
+            raise InputError(f"networks[{i}].interface: {net.interface!r} is not a valid interface name")
         for j, other in enumerate(spec.networks[:i]):
             if net.subnet.overlaps(other.subnet):
-                raise LabInputError(f"networks[{i}].subnet: {net.subnet} overlaps networks[{j}] ({other.subnet})")
+                raise InputError(f"networks[{i}].subnet: {net.subnet} overlaps networks[{j}] ({other.subnet})")
             if net.interface == other.interface:
-                raise LabInputError(f"networks[{i}].interface: {net.interface} is also used by networks[{j}]")
+                raise InputError(f"networks[{i}].interface: {net.interface} is also used by networks[{j}]")
     by_net = {net.name: net for net in spec.networks}
     seen_names: set[str] = set()
     seen_addrs: dict[IPv4Address, str] = {}
     for j, node in enumerate(spec.nodes):
         if not HOSTNAME_RE.match(node.name):
-            raise LabInputError(f"nodes[{j}].name: {node.name!r} is not a valid hostname")
+            raise InputError(f"nodes[{j}].name: {node.name!r} is not a valid hostname")
         if node.name in seen_names:
-            raise LabInputError(f"nodes[{j}].name: {node.name!r} appears twice")
+            raise InputError(f"nodes[{j}].name: {node.name!r} appears twice")
         seen_names.add(node.name)
         if node.backend not in BACKENDS:
-            raise LabInputError(f"nodes[{j}].backend: {node.backend!r} is not one of {', '.join(BACKENDS)}")
+            raise InputError(f"nodes[{j}].backend: {node.backend!r} is not one of {', '.join(BACKENDS)}")
         if node.disks and not node.is_vm:
-            raise LabInputError(f"nodes[{j}].disks: only VM nodes have extra disks")
+            raise InputError(f"nodes[{j}].disks: only VM nodes have extra disks")
         if len(node.addresses) > 8:
-            raise LabInputError(f"nodes[{j}].addresses: at most 8 networks per node")
+            raise InputError(f"nodes[{j}].addresses: at most 8 networks per node")
         if spec.primary.name not in node.addresses:
-            raise LabInputError(f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}")
+            raise InputError(f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}")
         for net_name, addr in node.addresses.items():
             where = f"nodes[{j}].addresses.{net_name}"
             if net_name not in by_net:
-                raise LabInputError(f"{where}: there is no network {net_name!r}")
+                raise InputError(f"{where}: there is no network {net_name!r}")
             net = by_net[net_name]
             _check_in(where, addr, net.subnet)
             if addr == net.host_address:
-                raise LabInputError(
+                raise InputError(
                     f"{where}: {addr} is the host side (gateway) of network {net_name!r}; "
                     "give the node another address or set the network's gateway"
                 )
             if addr in seen_addrs:
-                raise LabInputError(f"{where}: {addr} is also used by {seen_addrs[addr]}")
+                raise InputError(f"{where}: {addr} is also used by {seen_addrs[addr]}")
             seen_addrs[addr] = where

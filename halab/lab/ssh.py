@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from halab.errors import OperationFailed
 from halab.lab import names
-from halab.lab.errors import LabError
 from halab.lab.proc import run
 from halab.lab.state import LabState
 
@@ -70,7 +70,7 @@ def wait_banner(address: str, deadline: float, alive: Callable[[], bool] | None 
     """Wait until sshd at `address` sends its banner (fail early once `alive()` is False)."""
     while True:
         if alive is not None and not alive():
-            raise LabError(f"{address}: the node stopped while waiting for SSH")
+            raise OperationFailed(f"{address}: the node stopped while waiting for SSH")
         try:
             with socket.create_connection((address, 22), timeout=1) as conn:
                 conn.settimeout(2)
@@ -79,7 +79,7 @@ def wait_banner(address: str, deadline: float, alive: Callable[[], bool] | None 
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise LabError(f"{address}: no SSH banner before the deadline")
+            raise OperationFailed(f"{address}: no SSH banner before the deadline")
         time.sleep(0.2)
 
 
@@ -93,5 +93,5 @@ def wait_ssh(state: LabState, node: str, timeout: float = 90, alive: Callable[[]
         if result.returncode == 0:
             return
         if time.monotonic() > deadline:
-            raise LabError(f"{node}: SSH answers but login fails: {result.stderr.strip()}")
+            raise OperationFailed(f"{node}: SSH answers but login fails: {result.stderr.strip()}")
         time.sleep(0.5)

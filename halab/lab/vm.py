@@ -18,9 +18,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from halab.errors import InputError, OperationFailed
 from halab.lab import names, network
 from halab.lab.aptproxy import PORT
-from halab.lab.errors import LabError, LabInputError
 from halab.lab.node import HOST_CA_BUNDLE, HOST_LOCAL_CAS, host_resolv_conf
 from halab.lab.proc import run
 from halab.lab.procs import Proc, wait_gone
@@ -43,7 +43,7 @@ def accel() -> str:
     if wanted in ("kvm", "tcg"):
         return wanted
     if wanted != "auto":
-        raise LabInputError(f"{ACCEL_ENV}={wanted!r}: use kvm, tcg or auto")
+        raise InputError(f"{ACCEL_ENV}={wanted!r}: use kvm, tcg or auto")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "tcg"
     cached = cache_dir() / f"accel-{os.uname().release}"
@@ -240,7 +240,7 @@ def boot(state: LabState, node: NodeState, image: Path) -> None:
         tail = (ndir / "qemu.log").read_text()[-600:]
         node.qemu = None
         state.save()
-        raise LabError(f"{node.name}: {QEMU} exited ({child.returncode}): {tail}")
+        raise OperationFailed(f"{node.name}: {QEMU} exited ({child.returncode}): {tail}")
 
 
 def running(node: NodeState) -> bool:
@@ -252,7 +252,7 @@ def power_off(node: NodeState) -> None:
     if node.qemu is not None:
         node.qemu.kill()
         if not wait_gone([node.qemu], timeout=15):
-            raise LabError(f"{node.name}: QEMU {node.qemu.pid} survives SIGKILL")
+            raise OperationFailed(f"{node.name}: QEMU {node.qemu.pid} survives SIGKILL")
     node.qemu = None
 
 

@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from halab.lab.errors import LabError
+from halab.errors import OperationFailed
 from halab.lab.image import APT_CONF, INCLUDE, MIRROR, READY, SSHD_CONF, build_cached, sources
 from halab.lab.proc import run
 from halab.paths import cache_dir
@@ -107,7 +107,7 @@ def _step(log: Path, title: str, argv: list[str], timeout: float = 1800) -> None
         out.write(f"== {title} ({time.monotonic() - started:.0f} s, rc {result.returncode})\n")
         out.write(result.stdout[-20000:] + result.stderr[-20000:])
     if result.returncode != 0:
-        raise LabError(f"VM image: {title} failed ({result.returncode}); log: {log}")
+        raise OperationFailed(f"VM image: {title} failed ({result.returncode}); log: {log}")
 
 
 def _build(release: str, out: Path, log: Path) -> None:
@@ -147,7 +147,7 @@ def _build(release: str, out: Path, log: Path) -> None:
     kernels = sorted(boot.glob("vmlinuz-*"))
     initrds = sorted(boot.glob("initrd.img-*"))
     if not kernels or not initrds:
-        raise LabError(f"VM image: no kernel/initrd in {boot}; log: {log}")
+        raise OperationFailed(f"VM image: no kernel/initrd in {boot}; log: {log}")
     shutil.copy2(kernels[-1], out / "vmlinuz")
     shutil.copy2(initrds[-1], out / "initrd.img")
     (out / "kernel-version").write_text(kernels[-1].name.removeprefix("vmlinuz-") + "\n")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from halab.errors import HalabError
 from halab.lab import names, network, state
 from halab.lab.deps import missing_tools
-from halab.lab.errors import LabError
 from halab.lab.lab import down
 
 
@@ -38,7 +38,7 @@ def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     for name in state.lab_names():
         try:
             down(name)
-        except LabError as exc:  # report, but let the other labs go too
+        except HalabError as exc:  # report, but let the other labs go too
             print(f"teardown of lab {name} failed: {exc}")
 
 

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
+from halab.errors import InputError
 from halab.lab import inventory_overrides, lab_spec_from_cluster, names, network
 from halab.lab.cli import lab
-from halab.lab.errors import LabInputError
 from halab.lab.procs import Proc
 from halab.lab.spec import generic_spec
 from halab.lab.state import LabState, NodeState, load
@@ -66,7 +66,7 @@ def test_spec_from_cluster_takes_names_addresses_and_host_side() -> None:
 
 
 def test_subnet_outside_lab_range_names_the_field() -> None:
-    with pytest.raises(LabInputError) as err:
+    with pytest.raises(InputError) as err:
         lab_spec_from_cluster(cluster(subnet="100.64.0.0/24"))
     assert str(err.value) == (
         "networks[0].subnet: 100.64.0.0/24 is outside 198.18.0.0/15; "
@@ -76,13 +76,13 @@ def test_subnet_outside_lab_range_names_the_field() -> None:
 
 def test_node_on_the_host_address_is_refused() -> None:
     with pytest.raises(
-        LabInputError, match=r"nodes\[0\]\.addresses\.lan: 198\.18\.40\.1 is the host"
+        InputError, match=r"nodes\[0\]\.addresses\.lan: 198\.18\.40\.1 is the host"
     ):
         lab_spec_from_cluster(cluster(n1="198.18.40.1"))
 
 
 def test_node_address_must_be_in_its_subnet() -> None:
-    with pytest.raises(LabInputError, match=r"nodes\[1\]\.addresses\.lan: .* not a host address"):
+    with pytest.raises(InputError, match=r"nodes\[1\]\.addresses\.lan: .* not a host address"):
         lab_spec_from_cluster(cluster(n2="198.18.42.5"))
 
 
@@ -91,7 +91,7 @@ def test_generic_spec_numbers_nodes_after_the_host() -> None:
     assert [(n.name, str(n.addresses["lab"])) for n in spec.nodes] == [
         ("node1", "198.19.7.2"), ("node2", "198.19.7.3"), ("node3", "198.19.7.4"),
     ]  # fmt: skip
-    with pytest.raises(LabInputError, match="lab name"):
+    with pytest.raises(InputError, match="lab name"):
         generic_spec("Bad_Name", 1, IPv4Network("198.19.7.0/24"))
 
 
@@ -163,12 +163,12 @@ def test_commands_killed_at_their_timeout_leave_our_stdin_blocking() -> None:
     child = textwrap.dedent("""
         import os, sys
         os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
-        from halab.lab.errors import LabError
+        from halab.errors import HalabError
         from halab.lab.proc import run
         grab = "import os, time; os.set_blocking(0, False); time.sleep(30)"
         try:
             run([sys.executable, "-c", grab], timeout=1)
-        except LabError:
+        except HalabError:
             pass
         print(os.get_blocking(0))
     """)

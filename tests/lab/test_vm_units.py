@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from halab.errors import InputError
+from halab.inventory import build_inventory
 from halab.lab import lab as ops
 from halab.lab import lab_spec_from_cluster, network, vm
-from halab.lab.backends import BACKENDS
-from halab.lab.errors import LabInputError
+from halab.lab.backends import BACKENDS, Backend
 from halab.lab.ssh import make_key
 from halab.lab.state import LabState, NodeState
 from halab.validation import load_cluster
@@ -40,7 +41,7 @@ def test_mixed_lab_and_backend_flag() -> None:
     assert all(n.disks == () for n in spec.nodes)
     everything = lab_spec_from_cluster(cluster, backend="vm")
     assert all(n.is_vm for n in everything.nodes)
-    with pytest.raises(LabInputError, match="--backend"):
+    with pytest.raises(InputError, match="--backend"):
         lab_spec_from_cluster(cluster, backend="xen")
 
 
@@ -53,7 +54,7 @@ def test_a_backing_disk_a_vm_cannot_have_is_refused(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "web-ap.yml").read_text().replace("disk: /dev/vdb", "disk: /dev/sdb")
     path = tmp_path / "x.yml"
     path.write_text(text)
-    with pytest.raises(LabInputError, match=r"drbd.resources\[0\].disk: /dev/sdb"):
+    with pytest.raises(InputError, match=r"drbd.resources\[0\].disk: /dev/sdb"):
         lab_spec_from_cluster(load_cluster(path))
 
 
@@ -111,7 +112,7 @@ def test_accel_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(vm.ACCEL_ENV, "tcg")
     assert vm.accel() == "tcg"
     monkeypatch.setenv(vm.ACCEL_ENV, "xen")
-    with pytest.raises(LabInputError):
+    with pytest.raises(InputError):
         vm.accel()
 
 
@@ -131,3 +132,20 @@ def test_container_nodes_run_vrrp_only_without_host_ip_vs(monkeypatch: pytest.Mo
     assert "ControlPersist" in over["lb1"]["ansible_ssh_common_args"]
     monkeypatch.setattr(network, "host_has_ip_vs", lambda: True)
     assert "keepalived_ipvs_enabled" not in ops.inventory_overrides(spec.name)["rs1"]
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yml")), ids=lambda p: p.stem)
+def test_vms_get_drbd_disks_exactly_where_the_inventory_runs_drbd(example: Path) -> None:
+    cluster = load_cluster(example)
+    spec = lab_spec_from_cluster(cluster, backend="vm")
+    assert [n.name for n in spec.nodes if n.disks] == build_inventory(cluster).groups["drbd_nodes"]
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_every_backend_implements_the_whole_interface(kind: str) -> None:
+    wanted = {name for name in vars(Backend) if not name.startswith("_")} | set(Backend.__annotations__)
+    assert {name for name in wanted if not hasattr(BACKENDS[kind], name)} == set()
+
+
+def test_a_vm_holds_addresses_only_the_guest_can_tell(tmp_path: Path) -> None:
+    assert BACKENDS["vm"].held_addresses(_vm_state(tmp_path)[1]) is None
