@@ -377,12 +377,10 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
         "corosync_token": corosync.token,
         "corosync_consensus": corosync.consensus,
         "corosync_join": corosync.join,
-        "corosync_quorum": {
-            "two_node": cluster.two_node,
-            "wait_for_all": quorum.wait_for_all,
-            "last_man_standing": quorum.last_man_standing,
-            "auto_tie_breaker": quorum.auto_tie_breaker,
-        },
+        "corosync_quorum_two_node": cluster.two_node,
+        "corosync_quorum_wait_for_all": quorum.wait_for_all,
+        "corosync_quorum_last_man_standing": quorum.last_man_standing,
+        "corosync_quorum_auto_tie_breaker": quorum.auto_tie_breaker,
         "corosync_qdevice": qdevice,
     }
 
