@@ -7,9 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from .inventory import build_inventory
 from .model import Cluster
-from .runner import node_connections
+from .runner import inventory_of
 
 
 @dataclass(frozen=True)
@@ -21,10 +20,10 @@ class Result:
 
 
 class Hosts:
-    """SSH access to a cluster's hosts (lab or production), from the generated inventory."""
+    """SSH access to a cluster's hosts (lab or production), as the inventory describes them."""
 
     def __init__(self, cluster: Cluster) -> None:
-        inventory = build_inventory(cluster, node_connections(cluster))
+        inventory = inventory_of(cluster)
         self.vars = {host: inventory.hostvars(host) for host in inventory.host_vars}
 
     def argv(self, host: str, command: str) -> list[str]:
