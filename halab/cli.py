@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_INVALID, HalabError, OperationFailed
+from .errors import EXIT_INTERRUPTED, EXIT_INVALID, HalabError, InvalidInput, OperationFailed, Problem
 from .lab.cli import lab
 from .model import Cluster, cluster_json_schema
 from .validation import load_cluster
@@ -28,9 +28,17 @@ ssh_config = click.option(
 )
 
 
-def cluster_target(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The cluster file and `--ssh-config` of every verb that reaches the hosts, in one place:
-    the command gets `cluster` (loaded, with the ssh-config's connections) and `source`."""
+inventory_dir = click.option(
+    "--inventory",
+    "inventory_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="use this inventory (from `halab inventory`, with your overrides and hosts) instead of generating one",
+)
+
+
+def cluster_source(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The cluster file and `--ssh-config`, in one place: the command gets `cluster` (loaded,
+    with the ssh-config's connections) and `source`."""
 
     @cluster_file
     @ssh_config
@@ -42,6 +50,25 @@ def cluster_target(command: Callable[..., Any]) -> Callable[..., Any]:
 
             cluster.with_connections(sshconfig.load(ssh_config, cluster))
         return command(cluster=cluster, source=str(cluster_file), **kwargs)
+
+    return wrapper
+
+
+def cluster_target(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`cluster_source` plus `--inventory DIR`, for every verb that reaches the hosts: with
+    it, the hosts' variables and connections come from that inventory (runner.inventory_of)."""
+
+    @cluster_source
+    @inventory_dir
+    @functools.wraps(command)
+    def wrapper(cluster: Cluster, source: str, inventory_dir: Path | None, **kwargs: Any) -> Any:
+        if inventory_dir is not None:
+            if cluster.given_connections:
+                raise InvalidInput([Problem("--ssh-config", "is not taken with --inventory: the inventory holds the "
+                                            "connections", f"regenerate it: halab inventory {source} --ssh-config "
+                                            f"F -o {inventory_dir}")])  # fmt: skip
+            cluster.with_inventory(inventory_dir)
+        return command(cluster=cluster, source=source, **kwargs)
 
     return wrapper
 
@@ -78,7 +105,7 @@ def schema() -> None:
 
 
 @main.command()
-@cluster_target
+@cluster_source
 @click.option(
     "-o",
     "--output",
@@ -86,14 +113,20 @@ def schema() -> None:
     required=True,
     help="inventory directory to (re)generate, e.g. inventories/NAME",
 )
-def inventory(cluster: Cluster, source: str, output: Path) -> None:
-    """Write an editable Ansible inventory (hosts.yml, group_vars/, host_vars/)."""
+@click.option("--force", is_flag=True, help="overwrite or remove halab's files even where they were edited by hand")
+def inventory(cluster: Cluster, source: str, output: Path, force: bool) -> None:
+    """(Re)generate an editable Ansible inventory: only halab's own files (listed in
+    OUTPUT/.halab-owned) are written or removed; your hosts, overrides and files stay."""
     from .connection import node_connections
     from .inventory import build_inventory, write_inventory
 
-    inv = build_inventory(cluster, node_connections(cluster))
-    written = write_inventory(inv, output, source)
-    click.echo(f"wrote {len(written)} files to {output}/ (run: ansible-playbook -i {output} playbooks/site.yml)")
+    changes = write_inventory(build_inventory(cluster, node_connections(cluster)), output, source, force=force)
+    for line in changes.lines():
+        click.echo(line)
+    touched = len(changes.added) + len(changes.changed) + len(changes.removed)
+    click.echo(f"{output}/: {len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} "
+               f"removed, {len(changes.unchanged)} unchanged" + (f" (run: ansible-playbook -i {output} "
+               "playbooks/site.yml)" if touched else ""))  # fmt: skip
 
 
 @main.command()

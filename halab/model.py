@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -590,6 +591,7 @@ class Cluster(Strict):
     lab: LabSettings = Field(default_factory=LabSettings)
     # Not part of the file: connection variables per node given beside it (`--ssh-config`).
     _given_connections: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+    _inventory_dir: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Cluster:
@@ -607,6 +609,16 @@ class Cluster(Strict):
     @property
     def given_connections(self) -> dict[str, dict[str, Any]]:
         return self._given_connections
+
+    def with_inventory(self, directory: Path) -> Cluster:
+        """This cluster, run with the inventory in `directory` (`--inventory`) rather than one
+        generated for the run: the operator's overrides in it apply (see runner.inventory_of)."""
+        self._inventory_dir = directory
+        return self
+
+    @property
+    def inventory_dir(self) -> Path | None:
+        return self._inventory_dir
 
     # Derived views used by the inventory, the lab and the checks.
     def nodes_with(self, role: NodeRole) -> list[Node]:

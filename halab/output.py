@@ -19,6 +19,14 @@ def _refuse(path: Path | str, message: str, hint: str) -> InvalidInput:
     return InvalidInput([Problem("", f"{path}: {message}", hint)], title="cannot write the output")
 
 
+def checked_relative(relative: str) -> PurePosixPath:
+    """`relative` as a normalized path inside a directory (no `..`, not absolute)."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or not pure.parts or any(part in ("", ".", "..") for part in relative.split("/")):
+        raise _refuse(relative, "is not a path inside the output directory", "name a path inside it")
+    return pure
+
+
 class OutputDir:
     """A directory generated files go to; `write` refuses anything that would leave it."""
 
@@ -56,11 +64,54 @@ class OutputDir:
                 raise _refuse(current, "is in the way (not a directory)", "remove it")
         return current
 
+    def _existing(self, parts: tuple[str, ...]) -> Path | None:
+        """The directory `parts` below the root if it exists (None if not), never through a link."""
+        current = self.root
+        for part in parts:
+            current = current / part
+            try:
+                info = os.lstat(current)
+            except FileNotFoundError:
+                return None
+            if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+                raise _refuse(current, "is a symlink or a file where halab expects a directory",
+                              "remove it (halab never follows a link out of the directory)")  # fmt: skip
+        return current
+
+    def read(self, relative: str) -> bytes | None:
+        """The bytes of the regular file `relative`; None when it does not exist. A link or
+        anything else there is refused: it is never followed."""
+        pure = checked_relative(relative)
+        parent = self._existing(pure.parts[:-1])
+        if parent is None:
+            return None
+        try:
+            fd = os.open(parent / pure.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            raise _refuse(parent / pure.name, "is not a regular file", "remove it or move it away") from None
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise _refuse(parent / pure.name, "is not a regular file", "remove it or move it away")
+            return handle.read()
+
+    def remove(self, relative: str) -> None:
+        """Remove the file `relative` (never a link's target), then its directories left empty."""
+        pure = checked_relative(relative)
+        parent = self._existing(pure.parts[:-1])
+        if parent is None:
+            return
+        (parent / pure.name).unlink(missing_ok=True)
+        for depth in range(len(pure.parts) - 1, 0, -1):
+            try:
+                os.rmdir(self.root.joinpath(*pure.parts[:depth]))
+            except OSError:  # not empty: an operator's file lives there
+                return
+
     def write(self, relative: str, content: str, mode: int = 0o644) -> Path:
         """Write `content` to `relative` (a normalized relative path) below the root."""
-        pure = PurePosixPath(relative)
-        if pure.is_absolute() or not pure.parts or any(part in ("", ".", "..") for part in pure.parts):
-            raise _refuse(relative, "is not a path inside the output directory", "this is a bug in halab: report it")
+        pure = checked_relative(relative)
         parent = self._directory(pure.parts[:-1])
         target = parent / pure.name
         if target.is_dir() and not target.is_symlink():

@@ -10,6 +10,7 @@ from typing import Any
 
 from .connection import connections
 from .model import Cluster
+from .runner import inventory_of
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,15 @@ class Result:
 
 
 class Hosts:
-    """SSH access to a cluster's hosts (lab or production), connected as the inventory says."""
+    """SSH access to a cluster's hosts (lab or production), connected as the inventory says:
+    the operator's (`--inventory`) when given, else the connection variables halab generates."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.vars = connections(cluster)
+        if cluster.inventory_dir is None:
+            self.vars = connections(cluster)
+        else:
+            inventory = inventory_of(cluster)
+            self.vars = {host: inventory.hostvars(host) for host in inventory.host_vars}
 
     def argv(self, host: str, command: str) -> list[str]:
         hv: dict[str, Any] = self.vars[host]

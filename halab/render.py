@@ -79,6 +79,14 @@ def _bool(value: Any) -> bool:
     return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
 
 
+def _combine(*maps: dict[str, Any]) -> dict[str, Any]:
+    """Ansible's `combine` filter (non-recursive): later maps win key by key."""
+    merged: dict[str, Any] = {}
+    for each in maps:
+        merged |= each
+    return merged
+
+
 @functools.cache
 def make_environment() -> jinja2.Environment:
     """A Jinja2 environment that finds `<role>/templates/<name>` and behaves like Ansible's."""
@@ -90,6 +98,7 @@ def make_environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["bool"] = _bool
+    env.filters["combine"] = _combine
     return env
 
 

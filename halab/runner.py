@@ -2,7 +2,8 @@
 
 Before anything touches a host: the model is valid, every secret reference resolves on
 this machine, and every host answers on its SSH port. Each run gets a private directory
-(mode 0700) holding the generated inventory and ansible-runner's artifacts (full log).
+(mode 0700) holding the generated inventory (unless the operator's is used: `--inventory`)
+and ansible-runner's artifacts (full log).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shlex
 import socket
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +22,7 @@ from typing import Any
 
 from .connection import node_connections
 from .errors import InvalidInput, Problem
-from .inventory import build_inventory, write_inventory
+from .inventory import Inventory, build_inventory, cluster_digest, from_listing, write_inventory
 from .model import Cluster
 from .paths import collections_dir, playbooks_dir, roles_dir, state_dir
 from .secrets import check_secrets
@@ -90,20 +92,63 @@ def new_run_dir(cluster: Cluster, verb: str) -> RunDir:
     return RunDir(path)
 
 
+def read_inventory(directory: Path) -> Inventory:
+    """The inventory in `directory` as Ansible itself reads it (`ansible-inventory --list`):
+    every file in it, the operator's overrides and hosts included."""
+    if not directory.is_dir():
+        raise InvalidInput([Problem("--inventory", f"{directory} is not a directory",
+                                    "generate one: halab inventory FILE -o DIR")])  # fmt: skip
+    listed = subprocess.run(["ansible-inventory", "-i", str(directory), "--list"], capture_output=True, text=True,
+                            check=False, env=os.environ | ansible_env(forks=5))  # fmt: skip
+    if listed.returncode != 0:
+        detail = " ".join(listed.stderr.split())[-600:]
+        raise InvalidInput([Problem("--inventory", f"ansible-inventory cannot read {directory}: {detail}",
+                                    "fix the file it names (plain `ansible-playbook -i DIR` fails the same way)")])
+    return from_listing(json.loads(listed.stdout))
+
+
+def _inventory_problems(cluster: Cluster, inventory: Inventory, directory: Path) -> list[Problem]:
+    """An inventory must hold every node, generated from this version of the cluster file."""
+    hint = f"regenerate it: halab inventory FILE -o {directory}"
+    missing = [node.name for node in cluster.nodes if node.name not in inventory.host_vars]
+    if missing:
+        return [Problem("--inventory", f"{directory} has no host {', '.join(missing)}", hint)]
+    digests = {str(inventory.hostvars(node.name).get("halab_cluster_digest")) for node in cluster.nodes}
+    if digests != {cluster_digest(cluster)}:
+        return [Problem("--inventory", f"{directory} was generated from another version of the cluster file", hint)]
+    return []
+
+
+def inventory_of(cluster: Cluster) -> Inventory:
+    """The variables the hosts get: from the operator's inventory (`--inventory`), checked
+    against the cluster file, or generated from the file and the connections given beside it."""
+    directory = cluster.inventory_dir
+    if directory is None:
+        return build_inventory(cluster, node_connections(cluster))
+    inventory = read_inventory(directory)
+    problems = _inventory_problems(cluster, inventory, directory)
+    if problems:
+        raise InvalidInput(problems, title="cannot use the inventory")
+    return inventory
+
+
 def prepare(
     cluster: Cluster, source: str, verb: str, *, check_hosts: bool = True, vault_password_file: str | None = None
 ) -> RunDir:
     """Validate what only this machine can tell (secrets resolve and fit, hosts answer),
-    then write the run's inventory."""
-    inventory = build_inventory(cluster, node_connections(cluster))
-    hostvars = {host: inventory.hostvars(host) for host in inventory.host_vars}
+    then write the run's inventory (or use the operator's, `--inventory`)."""
+    inventory = inventory_of(cluster)
+    hostvars = {node.name: inventory.hostvars(node.name) for node in cluster.nodes}
     problems = check_secrets(cluster, vault_password_file)
     if check_hosts and not problems:
         problems = check_reachable(cluster, hostvars)
     if problems:
         raise InvalidInput(problems, source, title="cannot start: fix these first (no host was touched)")
     run_dir = new_run_dir(cluster, verb)
-    write_inventory(inventory, run_dir.inventory, source)
+    if cluster.inventory_dir is not None:
+        run_dir.inventory = cluster.inventory_dir.resolve()
+    else:
+        write_inventory(inventory, run_dir.inventory, source)
     return run_dir
 
 

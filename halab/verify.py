@@ -1,4 +1,8 @@
-"""`halab verify`: run the testinfra checks against the deployed hosts."""
+"""`halab verify`: run the testinfra checks against the deployed hosts.
+
+The checks expect what the run's inventory installs, read through `ansible-inventory`: the
+one generated from the cluster file, or the operator's (`--inventory`), overrides included.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ def verify(cluster: Cluster, source: str, extra: list[str]) -> None:
     command = [
         sys.executable, "-m", "pytest", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"),
         "--rootdir", str(CHECKS_DIR), "--halab-cluster", str(Path(source).resolve()),
-        "--hosts=ansible://all", f"--ansible-inventory={run_dir.inventory}",
+        "--hosts=ansible://halab_nodes", f"--ansible-inventory={run_dir.inventory}",
         "-q", "-rfE", "--tb=line", "--no-header", *extra,
     ]
     # testinfra calls ansible-inventory by name: same PATH as a deploy (halab's own venv first).

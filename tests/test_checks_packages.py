@@ -25,5 +25,10 @@ def test_the_examples_checks_cover_every_package_list_of_the_roles(release: str)
     checked = set()
     for example in EXAMPLES:
         inventory = build_inventory(load_cluster(example))
-        checked |= {package for group in inventory.groups for package in _packages(group, inventory, release)}
+        checked |= {
+            package
+            for group, hosts in inventory.groups.items()
+            for host in hosts
+            for package in _packages(group, inventory.hostvars(host), release)
+        }
     assert expected - checked == set(), f"installed by the roles, never checked: {sorted(expected - checked)}"

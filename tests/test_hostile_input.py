@@ -86,11 +86,13 @@ def test_symlinks_inside_the_output_are_never_followed(halab, tmp_path: Path) ->
     victim.write_text("untouched\n")
     out = tmp_path / "out"
     (out / "mini1").mkdir(parents=True)
-    (out / "hosts.yml").symlink_to(victim)
+    (out / "hosts.halab.yml").symlink_to(victim)
     code, _, err = halab("inventory", MINIMAL, "-o", out)
+    assert code == 2 and "hosts.halab.yml: is not a regular file (a symlink?)" in err, err
+    code, _, err = halab("inventory", MINIMAL, "-o", out, "--force")  # replaces the link itself
     assert code == 0, err
     assert victim.read_text() == "untouched\n"
-    assert not (out / "hosts.yml").is_symlink() and "cluster_members" in (out / "hosts.yml").read_text()
+    assert not (out / "hosts.halab.yml").is_symlink() and "cluster_members" in (out / "hosts.halab.yml").read_text()
     (out / "mini1" / "etc").symlink_to(tmp_path)  # a directory link: refused, nothing written through it
     code, _, err = halab("render", MINIMAL, "-o", out)
     assert code == 2 and "is a symlink inside the output directory" in err, err

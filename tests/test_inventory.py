@@ -61,19 +61,6 @@ def test_vault_secret_stays_encrypted(tmp_path: Path) -> None:
     assert "auth_pass: '{{ lookup(''halab.ha.secret'', halab_secrets[''vrrp.instances[0].auth_pass'']) }}'" in text
 
 
-def test_regeneration_keeps_local_overrides(tmp_path: Path) -> None:
-    cluster = load_cluster(ROOT / "examples" / "minimal.yml")
-    write_inventory(build_inventory(cluster), tmp_path, "minimal.yml")
-    local = tmp_path / "group_vars" / "all" / "local.yml"
-    local.write_text("corosync_token: 5000\n")
-    generated = tmp_path / "group_vars" / "all" / "halab.yml"
-    generated.write_text(generated.read_text() + "hand_edit: 1\n")
-    write_inventory(build_inventory(cluster), tmp_path, "minimal.yml")
-    assert local.read_text() == "corosync_token: 5000\n"
-    assert "hand_edit" not in generated.read_text()
-    assert _ansible_inventory(tmp_path)["_meta"]["hostvars"]["mini1"]["corosync_token"] == 5000
-
-
 def test_drbd_filesystem_derives_clone_and_constraints() -> None:
     inv = build_inventory(load_cluster(ROOT / "examples" / "web-ap.yml"))
     pcmk = inv.group_vars["all"]

@@ -80,3 +80,15 @@ def test_advert_int_renders_the_same_however_written(tmp_path: Path, written: st
     files = render_all(build_inventory(load_cluster(tmp_path / "c.yml")))
     confs = [f.content for f in files if f.dest == "/etc/keepalived/keepalived.conf"]
     assert confs and all(f"    advert_int {rendered}\n" in conf for conf in confs)
+
+
+def test_local_maps_set_one_key_and_null_removes_one() -> None:
+    """`pacemaker_cluster_properties_local` (an operator's override file) is combined over
+    halab's map key by key: one property set, one removed, the others kept."""
+    inventory = build_inventory(load_cluster(ROOT / "examples" / "web-ap.yml"))
+    inventory.group_vars["all"] |= {"pacemaker_cluster_properties_local": {"no-quorum-policy": "freeze",
+                                                                          "stonith-enabled": None}}
+    cib = next(f.content for f in render_all(inventory) if f.host is None)
+    assert 'name="no-quorum-policy" value="freeze"' in cib
+    assert "stonith-enabled" not in cib
+    assert 'name="resource-stickiness" value="100"' in cib

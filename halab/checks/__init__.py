@@ -1,5 +1,6 @@
-"""testinfra checks generated from the cluster model (`halab verify`, or plain pytest).
+"""testinfra checks of the cluster file's hosts, expecting what the inventory installs
+(`halab verify`, or plain pytest).
 
 Plain pytest: pytest --pyargs halab.checks --halab-cluster FILE \\
-    --hosts='ansible://all' --ansible-inventory=INVENTORY_DIR
+    --hosts='ansible://halab_nodes' --ansible-inventory=INVENTORY_DIR
 """

@@ -11,6 +11,7 @@ import testinfra
 from halab.inventory import Inventory, build_inventory
 from halab.model import Cluster
 from halab.render import RenderedFile, render_all
+from halab.runner import read_inventory
 from halab.validation import load_cluster
 
 
@@ -27,8 +28,11 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
 
 
 @pytest.fixture(scope="session")
-def inventory(cluster: Cluster) -> Inventory:
-    return build_inventory(cluster)
+def inventory(request: pytest.FixtureRequest, cluster: Cluster) -> Inventory:
+    """What the hosts were given: the inventory as Ansible reads it (`--ansible-inventory`,
+    overrides included), else the one the cluster file generates."""
+    directory = request.config.getoption("--ansible-inventory")
+    return read_inventory(Path(directory)) if directory else build_inventory(cluster)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ from halab.rolevars import fence_agents, release_of, role_vars
 from halab.services import Probe, probes
 
 
-def _packages(group: str, inventory: Any, release: str) -> list[str]:
-    """What the roles install for a group on `release`, read from their vars (halab.rolevars)."""
-    all_vars = inventory.group_vars["all"]
+def _packages(group: str, all_vars: dict[str, Any], release: str) -> list[str]:
+    """What the roles install for a group on `release` (given the host's variables), read from
+    their vars (halab.rolevars)."""
 
     def of(role: str, name: str) -> list[str]:
         return role_vars(role, release)[name]
@@ -43,7 +43,7 @@ def _packages(group: str, inventory: Any, release: str) -> list[str]:
 
 def test_packages_installed(host: Any, node: str, groups: set[str], inventory: Any) -> None:
     release = release_of(host.file("/etc/debian_version").content_string)
-    wanted = sorted({pkg for group in groups for pkg in _packages(group, inventory, release)})
+    wanted = sorted({pkg for group in groups for pkg in _packages(group, inventory.hostvars(node), release)})
     missing = [pkg for pkg in wanted if not host.package(pkg).is_installed]
     assert not missing, f"{node}: packages not installed: {missing}"
 
@@ -102,7 +102,7 @@ def _tls(qdevice: dict[str, Any]) -> bool:
 
 
 def test_quorum_device(host: Any, node: str, groups: set[str], inventory: Any) -> None:
-    qdevice = inventory.group_vars["all"].get("corosync_qdevice")
+    qdevice = inventory.hostvars(node).get("corosync_qdevice")
     if not qdevice:
         pytest.skip("no quorum device")
     problems = []
@@ -131,7 +131,7 @@ def test_quorum_device(host: Any, node: str, groups: set[str], inventory: Any) -
         if not host.service("corosync-qnetd").is_running:
             problems.append("corosync-qnetd is not running")
         out = host.run("corosync-qnetd-tool -l -v").stdout
-        name = inventory.group_vars["all"]["corosync_cluster_name"]
+        name = inventory.hostvars(node)["corosync_cluster_name"]
         if f'Cluster "{name}":' not in out:
             problems.append(f"corosync-qnetd-tool -l does not list cluster {name}")
         elif _tls(qdevice) and len(re.findall(r"TLS active:\s+Yes", out)) < len(inventory.groups["cluster_members"]):
@@ -184,12 +184,12 @@ def test_every_resource_runs_where_allowed(host: Any, node: str, groups: set[str
         rid = res.get("id", "").split(":")[0]
         if res.get("active") == "true" and res.get("failed") != "true":
             running.setdefault(rid, []).extend(n.get("name", "") for n in res.iter("node"))
-    clones = {c["resource"]: c["id"] for c in inventory.group_vars["all"]["pacemaker_clones"]}
+    clones = {c["resource"]: c["id"] for c in inventory.hostvars(node)["pacemaker_clones"]}
     grouped_in_clone = {
-        m for g in inventory.group_vars["all"]["pacemaker_groups"] if g["id"] in clones for m in g["members"]
+        m for g in inventory.hostvars(node)["pacemaker_groups"] if g["id"] in clones for m in g["members"]
     }
     problems = []
-    for primitive in inventory.group_vars["all"]["pacemaker_primitives"]:
+    for primitive in inventory.hostvars(node)["pacemaker_primitives"]:
         rid = primitive["id"]
         where = running.get(rid, [])
         if not where:
@@ -199,8 +199,8 @@ def test_every_resource_runs_where_allowed(host: Any, node: str, groups: set[str
     assert not problems, f"{node}: " + "; ".join(problems)
 
 
-def _stonith_ids(inventory: Any) -> list[str]:
-    return [p["id"] for p in inventory.group_vars["all"]["pacemaker_primitives"] if p["class"] == "stonith"]
+def _stonith_ids(hostvars: dict[str, Any]) -> list[str]:
+    return [p["id"] for p in hostvars["pacemaker_primitives"] if p["class"] == "stonith"]
 
 
 def test_fencing_is_enabled_registered_and_ordered(host: Any, node: str, groups: set[str], inventory: Any,
@@ -211,7 +211,7 @@ def test_fencing_is_enabled_registered_and_ordered(host: Any, node: str, groups:
     members = inventory.groups["cluster_members"]
     if node != members[0]:
         pytest.skip("checked once, from the first member")
-    devices = _stonith_ids(inventory)
+    devices = _stonith_ids(inventory.hostvars(node))
     problems = []
     enabled = host.run("crm_attribute --type crm_config --name stonith-enabled --query --quiet").stdout.strip()
     if (enabled == "true") != bool(devices):
@@ -222,7 +222,7 @@ def test_fencing_is_enabled_registered_and_ordered(host: Any, node: str, groups:
     if missing:
         problems.append(f"fence devices not registered with any member's fencer: {missing}")
     wanted = sorted((lv["target"], lv["index"], ",".join(lv["devices"]))
-                    for lv in inventory.group_vars["all"].get("pacemaker_fencing_levels", []))  # fmt: skip
+                    for lv in inventory.hostvars(node).get("pacemaker_fencing_levels", []))  # fmt: skip
     live_xml = host.run("cibadmin --query --scope fencing-topology").stdout
     live = sorted((e.get("target"), int(e.get("index", 0)), e.get("devices")) for e in
                   ET.fromstring(live_xml).iter("fencing-level")) if live_xml.strip() else []  # fmt: skip
@@ -305,7 +305,7 @@ def test_vrrp_vip_on_exactly_one_director(host: Any, node: str, groups: set[str]
         pytest.skip("checked once, from the first director")
     addresses = {name: peer(name).run("ip -o -4 addr show").stdout for name in directors}
     problems = []
-    for instance in inventory.group_vars["all"].get("keepalived_instances", []):
+    for instance in inventory.hostvars(node).get("keepalived_instances", []):
         for vip in instance["vips"]:
             holders = [name for name, out in addresses.items() if f" {vip} " in out]
             if len(holders) != 1:
@@ -321,7 +321,7 @@ def test_ipvs_lists_every_virtual_service_with_its_real_servers(
         pytest.skip("this kernel has no ip_vs: the director runs VRRP only")
     table = host.run("ipvsadm -Ln").stdout
     problems = []
-    for vs in inventory.group_vars["all"].get("keepalived_virtual_servers", []):
+    for vs in inventory.hostvars(node).get("keepalived_virtual_servers", []):
         service = f"{vs['protocol']}  {vs['vip']}:{vs['port']}"
         block = table.split(service, 1)[1].split("\nTCP", 1)[0].split("\nUDP", 1)[0] if service in table else None
         if block is None:
@@ -341,7 +341,7 @@ def test_lvs_spreads_requests_over_real_servers(node: str, groups: set[str], inv
     if node != inventory.groups["lvs_directors"][0]:
         pytest.skip("checked once")
     problems = []
-    for vs in inventory.group_vars["all"].get("keepalived_virtual_servers", []):
+    for vs in inventory.hostvars(node).get("keepalived_virtual_servers", []):
         if vs["persistence_timeout"] or len(vs["real_servers"]) < 2 or vs["health_check"]["type"] != "HTTP_GET":
             continue
         answers = set()
@@ -363,7 +363,7 @@ def test_drbd_connected_uptodate_and_primary_only_where_mounted(
 ) -> None:
     _only(groups, "drbd_nodes")
     problems = []
-    for res in inventory.group_vars["all"].get("drbd_resources", []):
+    for res in inventory.hostvars(node).get("drbd_resources", []):
         name = res["name"]
         cstate = host.run(f"drbdadm cstate {name}").stdout.strip()
         dstate = host.run(f"drbdadm dstate {name}").stdout.strip()
