@@ -121,6 +121,11 @@ def render(cluster_file: Path, output: Path) -> None:
     "--vault-password-file", type=click.Path(exists=True, dir_okay=False), help="for !vault secrets in the cluster file"
 )
 @click.option("-v", "--verbose", count=True, help="more Ansible output in the run log")
+@click.option(
+    "--reset-operator-state",
+    is_flag=True,
+    help="remove moves, bans, standby, maintenance set by operators (kept by default)",
+)
 def deploy(
     cluster: Cluster,
     source: str,
@@ -130,12 +135,15 @@ def deploy(
     tags: str | None,
     vault_password_file: str | None,
     verbose: int,
+    reset_operator_state: bool,
 ) -> None:
     """Validate, then converge every host with the Ansible roles (playbooks/site.yml)."""
+    from .deploy import RESET_VARIABLE
     from .deploy import deploy as run_deploy
     from .runner import PlaybookOptions
 
-    options = PlaybookOptions(check, diff, limit, tags, vault_password_file, verbose)
+    extra = {RESET_VARIABLE: True} if reset_operator_state else {}
+    options = PlaybookOptions(check, diff, limit, tags, vault_password_file, verbose, extra)
     run_deploy(cluster, source, options)
 
 
