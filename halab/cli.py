@@ -152,6 +152,11 @@ def render(cluster_file: Path, output: Path) -> None:
     "--vault-password-file", type=click.Path(exists=True, dir_okay=False), help="for !vault secrets in the cluster file"
 )
 @click.option("-v", "--verbose", count=True, help="more Ansible output in the run log")
+@click.option(
+    "--reset-operator-state",
+    is_flag=True,
+    help="remove moves, bans, standby, maintenance set by operators (kept by default)",
+)
 def deploy(
     cluster: Cluster,
     source: str,
@@ -161,12 +166,15 @@ def deploy(
     tags: str | None,
     vault_password_file: str | None,
     verbose: int,
+    reset_operator_state: bool,
 ) -> None:
     """Validate, then converge every host with the Ansible roles (playbooks/site.yml)."""
+    from .deploy import RESET_VARIABLE
     from .deploy import deploy as run_deploy
     from .runner import PlaybookOptions
 
-    options = PlaybookOptions(check, diff, limit, tags, vault_password_file, verbose)
+    extra = {RESET_VARIABLE: True} if reset_operator_state else {}
+    options = PlaybookOptions(check, diff, limit, tags, vault_password_file, verbose, extra)
     run_deploy(cluster, source, options)
 
 
@@ -182,11 +190,15 @@ def verify(cluster: Cluster, source: str, select: str | None) -> None:
 
 @main.command()
 @cluster_target
-def status(cluster: Cluster, source: str) -> None:
-    """Quorum, nodes, resources and VIP holders; exit 1 when not healthy."""
-    from .operate import show_status
+@click.option("--json", "as_json", is_flag=True, help="print the status as JSON (one line per round with --watch)")
+@click.option(
+    "--watch", type=click.FloatRange(min=1), metavar="SECONDS", help="print it again every SECONDS until Ctrl-C"
+)
+def status(cluster: Cluster, source: str, as_json: bool, watch: float | None) -> None:
+    """Quorum, nodes, resources, failed actions, services, DRBD, VRRP, IPVS; exit 1 when not healthy."""
+    from .status import show
 
-    if not show_status(cluster):
+    if not show(cluster, as_json, watch):
         raise OperationFailed("the cluster is not healthy")
 
 
@@ -201,6 +213,30 @@ def move(cluster: Cluster, source: str, resource: str, node: str | None, lifetim
     from .operate import move as run_move
 
     run_move(cluster, resource, node, lifetime, clear)
+
+
+@main.command()
+@cluster_target
+@click.argument("resource")
+@click.argument("node")
+@click.option("--lifetime", help="ISO 8601 duration after which the ban expires, e.g. PT1H")
+@click.option("--clear", is_flag=True, help="remove the ban of RESOURCE from NODE")
+def ban(cluster: Cluster, source: str, resource: str, node: str, lifetime: str | None, clear: bool) -> None:
+    """Keep RESOURCE off NODE (deploys keep the ban), or --clear the ban."""
+    from .operate import ban as run_ban
+
+    run_ban(cluster, resource, node, lifetime, clear)
+
+
+@main.command()
+@cluster_target
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--node", help="only this member (its resources stay where they are, unmanaged)")
+def maintenance(cluster: Cluster, source: str, state: str, node: str | None) -> None:
+    """Maintenance mode on or off: Pacemaker leaves the resources alone (deploys keep it)."""
+    from .operate import maintenance as run_maintenance
+
+    run_maintenance(cluster, state == "on", node)
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""Day-2 verbs on a deployed cluster: status, maintenance moves, standby (drills: halab.drill)."""
+"""Day-2 verbs on a deployed cluster: moves, bans, maintenance, standby, cleanup (status:
+halab.status, drills: halab.drill)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from .errors import InvalidInput, OperationFailed, Problem
 from .formats import ISO_DURATION
 from .model import Cluster, Fencing
 from .naming import derived_resource_names
 from .remote import Hosts, Result
-from .services import answers, probes
 
-console = Console()
+MAINTENANCE = "maintenance-mode"  # the cluster property
 
 
 @dataclass
@@ -31,18 +29,24 @@ class ClusterState:
     unanswered: list[str] = field(default_factory=list)
     online: list[str] = field(default_factory=list)
     standby: list[str] = field(default_factory=list)
+    maintenance: list[str] = field(default_factory=list)  # nodes
+    maintenance_mode: bool = False
     resources: dict[str, list[str]] = field(default_factory=dict)
+    unmanaged: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    failed_actions: list[dict[str, str]] = field(default_factory=list)  # the failures, field by field
 
 
 def _parse_crm_mon(text: str, state: ClusterState) -> None:
+    """crm_mon's XML (Pacemaker's crm_mon API schema, 2.x and 3.x) into `state`."""
     mon = ET.fromstring(text)
     for node in mon.findall("./nodes/node"):
-        if node.get("online") == "true":
-            state.online.append(node.get("name", ""))
-        if node.get("standby") == "true":
-            state.standby.append(node.get("name", ""))
+        for flag, names in (("online", state.online), ("standby", state.standby),
+                            ("maintenance", state.maintenance)):  # fmt: skip
+            if node.get(flag) == "true":
+                names.append(node.get("name", ""))
+    state.maintenance_mode = mon.find("./summary/cluster_options[@maintenance-mode='true']") is not None
     for res in mon.iter("resource"):
         rid = res.get("id", "")
         nodes = [n.get("name", "") for n in res.iter("node")]
@@ -50,9 +54,14 @@ def _parse_crm_mon(text: str, state: ClusterState) -> None:
             state.resources.setdefault(rid, []).extend(nodes)
         elif rid not in state.resources:
             state.stopped.append(rid)
-    state.failures = [
-        f"{f.get('op_key')} on {f.get('node')}: {f.get('exitreason') or f.get('status')}" for f in mon.iter("failure")
-    ]
+        if res.get("managed") == "false" and rid not in state.unmanaged:
+            state.unmanaged.append(rid)
+    state.failed_actions = [
+        {"action": f.get("op_key") or f.get("id") or "", "node": f.get("node", ""), "result": f.get("exitstatus", ""),
+         "reason": f.get("exitreason", ""), "status": f.get("status", ""), "at": f.get("last-rc-change", "")}
+        for f in mon.iter("failure")
+    ]  # fmt: skip
+    state.failures = [f"{f['action']} on {f['node']}: {f['reason'] or f['status']}" for f in state.failed_actions]
 
 
 def cluster_state(cluster: Cluster, hosts: Hosts) -> ClusterState:
@@ -77,80 +86,16 @@ def cluster_state(cluster: Cluster, hosts: Hosts) -> ClusterState:
     return state
 
 
-def _vip_holders(cluster: Cluster, hosts: Hosts) -> dict[str, list[str]]:
-    """VRRP VIP -> directors that hold it."""
-    if cluster.vrrp is None:
-        return {}
-    directors = [n.name for n in cluster.nodes_with("director")]
-    with ThreadPoolExecutor(max_workers=len(directors)) as pool:
-        out: list[Result] = list(pool.map(lambda h: hosts.run(h, "ip -o -4 addr show", 15), directors))
-    return {
-        str(vip): [r.host for r in out if f" {vip}/" in r.stdout]
-        for inst in cluster.vrrp.instances
-        for vip in inst.vips
-    }
-
-
-def show_status(cluster: Cluster) -> bool:
-    """Print the cluster's state; return whether it is healthy."""
-    hosts = Hosts(cluster)
-    state = cluster_state(cluster, hosts)
+def pacemaker_problems(cluster: Cluster, state: ClusterState, standby_counts: bool = False) -> list[str]:
+    """What keeps the cluster from being healthy, as its members and Pacemaker report it."""
     members = [n.name for n in cluster.members]
-    table = Table(title=f"cluster {cluster.name} (seen from {state.seen_from})")
-    for column in ("node", "quorate", "pacemaker"):
-        table.add_column(column)
-    for name in members:
-        pcmk = "standby" if name in state.standby else ("online" if name in state.online else "OFFLINE")
-        quorate = "no answer" if name in state.unanswered else ("yes" if state.quorate.get(name) else "NO")
-        table.add_row(name, quorate, pcmk)
-    console.print(table)
-    resources = Table(title="resources")
-    resources.add_column("resource")
-    resources.add_column("running on")
-    for rid, nodes in sorted(state.resources.items()):
-        resources.add_row(rid, ", ".join(nodes))
-    for rid in sorted(set(state.stopped)):
-        resources.add_row(rid, "STOPPED")
-    console.print(resources)
-    holders = _vip_holders(cluster, hosts)
-    for vip, names in holders.items():
-        console.print(f"VRRP VIP {vip}: {', '.join(names) or 'NOBODY'}")
-    serving = _services_table(cluster, hosts, members)
-    for failure in state.failures:
-        console.print(f"[red]failed action[/red] {failure}")
-    healthy = (
-        all(state.quorate.get(m) for m in members)
-        and set(members) <= set(state.online)
-        and not state.stopped
-        and not state.failures
-        and all(len(v) == 1 for v in holders.values())
-        and serving
-    )
-    console.print("healthy" if healthy else "[red]NOT healthy[/red]")
-    return healthy
-
-
-def _services_table(cluster: Cluster, hosts: Hosts, members: list[str]) -> bool:
-    """Each floating IP checked for what it fronts, from this machine (halab.services)."""
-    names = {r.name for r in cluster.resources}
-    checked = [p for p in probes(cluster) if p.vip in names]
-    if not checked:
-        return True
-    with ThreadPoolExecutor(max_workers=len(members)) as pool:
-        addresses = dict(zip(members, pool.map(lambda h: hosts.run(h, "ip -o -4 addr show", 15).stdout, members),
-                             strict=True))  # fmt: skip
-    table = Table(title="services (checked from here)")
-    for column in ("floating IP", "fronts", "check", "held by", "result"):
-        table.add_column(column)
-    healthy = True
-    for probe in checked:
-        held = [m for m, out in addresses.items() if f" {probe.address}/" in out]
-        ok = len(held) == 1 and answers(probe, timeout=3)
-        healthy &= ok
-        table.add_row(probe.vip, probe.service, probe.describe(), ", ".join(held) or "NOBODY",
-                      "ok" if ok else "[red]FAIL[/red]")  # fmt: skip
-    console.print(table)
-    return healthy
+    problems = [f"{m} did not answer corosync-quorumtool" for m in members if m in state.unanswered]
+    problems += [f"{m} is not quorate" for m in members if not state.quorate.get(m) and m not in state.unanswered]
+    problems += [f"{m} is not online in Pacemaker" for m in members if m not in state.online]
+    problems += [f"{m} is in standby" for m in state.standby if standby_counts]
+    problems += [f"{r} is stopped" for r in sorted(set(state.stopped))]
+    problems += [f"failed action {f}" for f in state.failures]
+    return problems
 
 
 def _on_member(cluster: Cluster, hosts: Hosts, command: str, timeout: float = 180) -> Result:
@@ -173,19 +118,39 @@ def settle(cluster: Cluster, hosts: Hosts, timeout: int) -> None:
     _on_member(cluster, hosts, f"crm_resource --wait --timeout={timeout}s", timeout + 30)
 
 
+def _invalid(argument: str, message: str, hint: str) -> InvalidInput:
+    """A bad command-line argument (exit 2, no host touched), named as the operator typed it."""
+    return InvalidInput([Problem(argument, message, hint)], title="invalid argument")
+
+
 def _require_resource(cluster: Cluster, resource: str) -> None:
     fence = [d.name for d in cluster.fencing.devices] if isinstance(cluster.fencing, Fencing) else []
     names = {r.name for r in cluster.resources} | set(fence) | derived_resource_names(cluster)
     if resource not in names:
-        raise InvalidInput(
-            [Problem("resource", f"unknown resource '{resource}'", f"use one of: {', '.join(sorted(names))}")]
-        )
+        raise _invalid("RESOURCE", f"unknown resource '{resource}'", f"use one of: {', '.join(sorted(names))}")
 
 
-def _require_member(cluster: Cluster, node: str) -> None:
+def _require_member(cluster: Cluster, node: str, argument: str = "NODE") -> None:
     members = [n.name for n in cluster.members]
     if node not in members:
-        raise InvalidInput([Problem("node", f"'{node}' is not a cluster member", f"use one of: {', '.join(members)}")])
+        raise _invalid(argument, f"'{node}' is not a cluster member", f"use one of: {', '.join(members)}")
+
+
+def _require_lifetime(lifetime: str | None) -> list[str]:
+    """crm_resource's `--lifetime` option for an ISO 8601 duration (none without one)."""
+    if lifetime is None:
+        return []
+    if not ISO_DURATION.match(lifetime):
+        raise _invalid("--lifetime", f"{lifetime!r} is not an ISO 8601 duration", "write e.g. PT30M, PT1H or P1DT12H")
+    return ["--lifetime", lifetime]
+
+
+def _settled_location(cluster: Cluster, hosts: Hosts, resource: str) -> None:
+    """Wait until the cluster has settled, then say where `resource` ended up."""
+    settle(cluster, hosts, 120)
+    state = cluster_state(cluster, hosts)
+    where = state.resources.get(resource) or _group_location(state, cluster, resource)
+    click.echo(f"{resource} runs on {', '.join(where) or 'nothing'}")
 
 
 def move(cluster: Cluster, resource: str, node: str | None, lifetime: str | None, clear: bool) -> None:
@@ -196,17 +161,42 @@ def move(cluster: Cluster, resource: str, node: str | None, lifetime: str | None
         _on_member(cluster, hosts, shlex.join(["crm_resource", "--clear", "--resource", resource]))
     else:
         if node is None:
-            raise InvalidInput([Problem("node", "missing target node", "halab move FILE RESOURCE NODE")])
+            raise _invalid("NODE", "missing target node", "halab move FILE RESOURCE NODE")
         _require_member(cluster, node)
-        if lifetime is not None and not ISO_DURATION.match(lifetime):
-            raise InvalidInput([Problem("--lifetime", f"{lifetime!r} is not an ISO 8601 duration",
-                                        "write e.g. PT30M, PT1H or P1DT12H")])  # fmt: skip
-        command = ["crm_resource", "--move", "--resource", resource, "--node", node]
-        _on_member(cluster, hosts, shlex.join(command + (["--lifetime", lifetime] if lifetime else [])))
+        command = ["crm_resource", "--move", "--resource", resource, "--node", node, *_require_lifetime(lifetime)]
+        _on_member(cluster, hosts, shlex.join(command))
+    _settled_location(cluster, hosts, resource)
+
+
+def ban(cluster: Cluster, resource: str, node: str, lifetime: str | None, clear: bool) -> None:
+    """Keep a resource off a member (crm_resource --ban: a cli-ban- constraint that deploys
+    keep), or --clear that ban."""
+    _require_resource(cluster, resource)
+    _require_member(cluster, node)
+    if clear and lifetime is not None:
+        raise _invalid("--lifetime", "--clear removes a ban: it takes no lifetime", "leave out --lifetime")
+    option = ["--clear"] if clear else ["--ban", *_require_lifetime(lifetime)]
+    hosts = Hosts(cluster)
+    _on_member(cluster, hosts, shlex.join(["crm_resource", *option, "--resource", resource, "--node", node]))
+    _settled_location(cluster, hosts, resource)
+
+
+def maintenance(cluster: Cluster, on: bool, node: str | None) -> None:
+    """Maintenance mode of the whole cluster, or of one member (--node): Pacemaker stops
+    managing the resources (they keep running where they are) until it is turned off."""
+    if node is not None:
+        _require_member(cluster, node, "--node")
+    target = ["--node", node, "--name", "maintenance"] if node else ["--type", "crm_config", "--name", MAINTENANCE]
+    hosts = Hosts(cluster)
+    _on_member(cluster, hosts, shlex.join(["crm_attribute", *target, *(["--update", "true"] if on else ["--delete"])]))
     settle(cluster, hosts, 120)
     state = cluster_state(cluster, hosts)
-    where = state.resources.get(resource) or _group_location(state, cluster, resource)
-    click.echo(f"{resource} runs on {', '.join(where) or 'nothing'}")
+    click.echo(f"maintenance {'on' if on else 'off'} for {node or 'the whole cluster'}; cluster settled")
+    for rid, nodes in sorted(state.resources.items()):
+        click.echo(f"{rid} runs on {', '.join(nodes)}{' (unmanaged)' if rid in state.unmanaged else ''}")
+    if node is None and MAINTENANCE in cluster.pacemaker.properties:
+        value = cluster.pacemaker.properties[MAINTENANCE]
+        click.echo(f"note: the cluster file sets {MAINTENANCE}: {value}; the next deploy sets it back")
 
 
 def _group_location(state: ClusterState, cluster: Cluster, group: str) -> list[str]:
@@ -219,7 +209,7 @@ def cleanup(cluster: Cluster, resource: str | None, node: str | None) -> None:
     if resource is not None:
         _require_resource(cluster, resource)
     if node is not None:
-        _require_member(cluster, node)
+        _require_member(cluster, node, "--node")
     hosts = Hosts(cluster)
     command = ["crm_resource", "--cleanup", *(["--resource", resource] if resource else []),
                *(["--node", node] if node else [])]  # fmt: skip

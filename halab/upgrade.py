@@ -25,7 +25,7 @@ import click
 
 from .errors import InvalidInput, OperationFailed, Problem
 from .model import Cluster
-from .operate import ClusterState, cluster_state
+from .operate import ClusterState, cluster_state, pacemaker_problems
 from .progress import RunProgress
 from .remote import Hosts
 from .runner import PlaybookOptions, prepare, run_playbook
@@ -36,14 +36,8 @@ SETTLE_POLL = 3.0
 
 
 def _health_problems(cluster: Cluster, state: ClusterState) -> list[str]:
-    members = [n.name for n in cluster.members]
-    problems = [f"{m} did not answer corosync-quorumtool" for m in members if m in state.unanswered]
-    problems += [f"{m} is not quorate" for m in members if not state.quorate.get(m) and m not in state.unanswered]
-    problems += [f"{m} is not online in Pacemaker" for m in members if m not in state.online]
-    problems += [f"{m} is in standby" for m in state.standby]
-    problems += [f"{r} is stopped" for r in sorted(set(state.stopped))]
-    problems += [f"failed action {f}" for f in state.failures]
-    return problems
+    """An upgrade also needs every member out of standby (it puts them in standby itself)."""
+    return pacemaker_problems(cluster, state, standby_counts=True)
 
 
 def _settled_problems(cluster: Cluster, hosts: Hosts, timeout: float = SETTLE_TIMEOUT) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,21 +26,37 @@ def _skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture
-def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+@contextmanager
+def _isolated_state(state_dir: Path, patch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private state dir (the image cache stays shared); every lab left in it is removed."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path / "state"))
+    patch.setenv("HALAB_STATE_DIR", str(state_dir))
     # The examples' fence devices and lab BMCs read it (tests that hunt for it set their own).
-    monkeypatch.setenv("HALAB_LAB_BMC_PASSWORD", os.environ.get("HALAB_LAB_BMC_PASSWORD", "lab-bmc-test"))
-    yield tmp_path / "state"
-    for name in state.lab_names():
-        try:
-            down(name)
-        except HalabError as exc:  # report, but let the other labs go too
-            print(f"teardown of lab {name} failed: {exc}")
+    patch.setenv("HALAB_LAB_BMC_PASSWORD", os.environ.get("HALAB_LAB_BMC_PASSWORD", "lab-bmc-test"))
+    try:
+        yield state_dir
+    finally:
+        for name in state.lab_names():
+            try:
+                down(name)
+            except HalabError as exc:  # report, but let the other labs go too
+                print(f"teardown of lab {name} failed: {exc}")
+
+
+@pytest.fixture
+def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Labs for one test."""
+    with _isolated_state(tmp_path / "state", monkeypatch) as state_dir:
+        yield state_dir
+
+
+@pytest.fixture(scope="module")
+def module_lab_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Labs shared by the tests of one module (they run in file order and build on each other)."""
+    with pytest.MonkeyPatch.context() as patch, _isolated_state(tmp_path_factory.mktemp("lab") / "state", patch) as d:
+        yield d
 
 
 def leaks(lab: str, lab_dir: Path) -> list[str]:

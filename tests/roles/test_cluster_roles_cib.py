@@ -1,8 +1,9 @@
 """The halab_cib module against a real CIB file (CIB_file=...): the Pacemaker tools do the
 work exactly as on a cluster, only the CIB lives in a file. Checks first apply, no-op
 re-run (the CIB given as a file or inline), Pacemaker-owned properties kept, hand-made
-changes reverted, invalid CIB refused without a change, check mode, and secrets redacted
-from --diff output and from the result of an inline CIB."""
+changes reverted, operator state (moves, bans, standby, maintenance) kept and reset, invalid
+CIB refused without a change, check mode, and secrets redacted from --diff output and from
+the result of an inline CIB."""
 
 from __future__ import annotations
 
@@ -60,13 +61,14 @@ def _tool(live: Path, *argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def run_module(live: Path, src: Path, check: bool = False, diff: bool = False, inline: bool = False) -> dict:
+def run_module(live: Path, src: Path, check: bool = False, diff: bool = False, inline: bool = False,
+               **params: object) -> dict:
     """Run the module the way Ansible does (an args file), against the CIB file `live`;
     inline passes the rendered CIB as the content parameter instead of a path."""
     args = src.parent / "args.json"
     given = {"content": src.read_text()} if inline else {"src": str(src)}
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
-        **given, "_ansible_check_mode": check, "_ansible_diff": diff}}))
+        **given, **params, "_ansible_check_mode": check, "_ansible_diff": diff}}))
     env = dict(os.environ, CIB_file=str(live))
     res = subprocess.run([sys.executable, str(LIBRARY / "halab_cib.py"), str(args)],
                          capture_output=True, text=True, env=env)
@@ -106,13 +108,13 @@ def test_owned_property_added_later_is_kept(live: Path, tmp_path: Path) -> None:
 def test_hand_changes_are_reverted(live: Path, tmp_path: Path) -> None:
     src = render_cib("minimal.yml", tmp_path)
     run_module(live, src)
-    _tool(live, "crm_attribute", "--type", "crm_config", "--name", "maintenance-mode", "--update", "true")
+    _tool(live, "crm_attribute", "--type", "crm_config", "--name", "stop-all-resources", "--update", "true")
     _tool(live, "crm_resource", "--resource", "vip", "--set-parameter", "ip", "--parameter-value",
           "198.18.60.99")
     result = run_module(live, src)
     assert result["changed"] is True
     cib = _tool(live, "cibadmin", "--query")
-    assert "maintenance-mode" not in cib and "198.18.60.100" in cib and "198.18.60.99" not in cib
+    assert "stop-all-resources" not in cib and "198.18.60.100" in cib and "198.18.60.99" not in cib
     assert run_module(live, src)["changed"] is False
 
 
@@ -180,3 +182,71 @@ def test_node_attributes_follow_the_file_and_an_operators_stay(live: Path, tmp_p
     nodes = _tool(live, "cibadmin", "--query", "--scope", "nodes")
     assert "halab-node-" not in nodes and 'name="standby" value="on"' in nodes
     assert run_module(live, src)["changed"] is False
+
+
+def _operator_state(live: Path) -> None:
+    """What an operator leaves between deploys: a move, a ban with a lifetime, standby and
+    maintenance on nodes, maintenance mode (each as Pacemaker's own tools write it)."""
+    for node_id, name in ((1, "web1"), (2, "web2")):
+        _tool(live, "cibadmin", "--create", "--scope", "nodes", "--xml-text", f'<node id="{node_id}" uname="{name}"/>')
+    _tool(live, "crm_resource", "--move", "--resource", "web", "--node", "web2")
+    _tool(live, "crm_resource", "--ban", "--resource", "web-server", "--node", "web1", "--lifetime", "P1D")
+    _tool(live, "crm_attribute", "--node", "web1", "--name", "standby", "--update", "on")
+    _tool(live, "crm_attribute", "--node", "web2", "--name", "maintenance", "--update", "true")
+    _tool(live, "crm_attribute", "--type", "crm_config", "--name", "maintenance-mode", "--update", "true")
+
+
+def test_operator_state_is_kept_idempotently_then_reset(live: Path, tmp_path: Path) -> None:
+    src = render_cib("web-ap-nodrbd.yml", tmp_path)
+    assert run_module(live, src)["changed"] is True
+    _operator_state(live)
+    kept = run_module(live, src)
+    assert kept["changed"] is False, kept  # a no-op deploy with kept state changes nothing
+    assert kept["kept_operator_state"][:2] == ["cli-prefer-web (web moved to web2)",
+                                               "cli-ban-web-server-on-web1 (web-server banned from web1 until "
+                                               + kept["kept_operator_state"][1].split(" until ")[1]]
+    assert kept["kept_operator_state"][2:] == ["web1: standby=on", "web2: maintenance=true",
+                                               "cluster property maintenance-mode=true"]
+    assert kept["removed_operator_state"] == []
+    changed = render_cib("web-ap-nodrbd.yml", tmp_path, pacemaker_rsc_defaults={"resource-stickiness": "50"})
+    assert run_module(live, changed)["changed"] is True  # a real change keeps the state too
+    assert len(run_module(live, changed)["kept_operator_state"]) == 5
+
+    reset = run_module(live, changed, keep_operator_state=False)
+    assert reset["changed"] is True and reset["kept_operator_state"] == []
+    assert len(reset["removed_operator_state"]) == 5, reset
+    cib = _tool(live, "cibadmin", "--query", "--scope", "configuration")
+    for gone in ("cli-prefer-", "cli-ban-", 'name="standby"', 'name="maintenance"', "maintenance-mode"):
+        assert gone not in cib
+    assert run_module(live, changed, keep_operator_state=False)["changed"] is False
+
+
+def test_operator_state_the_file_decides_or_makes_impossible_goes(live: Path, tmp_path: Path) -> None:
+    """The file's maintenance-mode wins; a move of a resource the file dropped is removed
+    (crm_verify would refuse a constraint on a missing resource)."""
+    src = render_cib("web-ap-nodrbd.yml", tmp_path)
+    run_module(live, src)
+    _operator_state(live)
+    without = ET.parse(src)
+    resources = without.getroot().find("configuration/resources")
+    assert resources is not None
+    for group in resources.findall("group"):
+        resources.remove(group)
+    constraints = without.getroot().find("configuration/constraints")
+    assert constraints is not None
+    for location in constraints.findall("rsc_location[@rsc='web']"):
+        constraints.remove(location)
+    properties = without.getroot().find("configuration/crm_config/cluster_property_set")
+    assert properties is not None
+    ET.SubElement(properties, "nvpair", {"id": "cib-bootstrap-options-maintenance-mode",
+                                         "name": "maintenance-mode", "value": "false"})
+    without.write(src)
+    result = run_module(live, src)
+    assert result["changed"] is True, result
+    assert result["removed_operator_state"] == [
+        "cli-prefer-web (web moved to web2): its resource is no longer configured",
+        result["removed_operator_state"][1]]
+    assert result["removed_operator_state"][1].startswith("cli-ban-web-server-on-web1 (web-server banned")
+    assert result["kept_operator_state"] == ["web1: standby=on", "web2: maintenance=true"]
+    cib = _tool(live, "cibadmin", "--query", "--scope", "configuration")
+    assert 'name="maintenance-mode" value="false"' in cib and "cli-" not in cib

@@ -19,6 +19,12 @@ description:
     utilization sets whose id starts with C(halab-node-) become those of O(src) (a node
     missing there is added); the rest of each node (C(standby) set by an operator, ...)
     is kept, like C(status), other property sets and the C(cib) element's attributes.
+  - Operator state survives (O(keep_operator_state)): constraints whose id starts with
+    C(cli-prefer-) or C(cli-ban-) (left by C(crm_resource --move) and C(--ban)) are kept
+    after the rendered ones while their resource exists, and so is the
+    C(maintenance-mode) property when O(src) does not set it. Node C(standby) and
+    C(maintenance) attributes outside the C(halab-node-) sets are kept in any case, unless
+    O(keep_operator_state) is false. What was kept (or removed) is returned.
   - Checks the desired CIB with C(crm_verify --xml-file) and fails, changing nothing,
     when it reports errors.
   - Computes the difference with C(crm_diff --no-version) and applies only that patch
@@ -39,6 +45,13 @@ options:
         lookup): no file on the node, one round trip. Treated as a secret (it may hold
         fence device passwords): never echoed back in the task result.
     type: str
+  keep_operator_state:
+    description:
+      - Keep the operator state described above. When false, C(cli-prefer-)/C(cli-ban-)
+        constraints, node C(standby)/C(maintenance) attributes and a C(maintenance-mode)
+        property that O(src) does not set are removed.
+    type: bool
+    default: true
   verify:
     description: Run C(crm_verify) on the desired CIB before applying it.
     type: bool
@@ -67,8 +80,8 @@ requirements:
 notes:
   - Temporary files (they may hold secrets) are created in a private C(0700) directory and
     removed before the module returns.
-  - Anything else changed in the four replaced sections by hand (for example a C(cli-ban)
-    constraint left by C(crm_resource --ban)) is removed: the rendered CIB is the truth.
+  - Anything else changed in the replaced sections by hand (for example a hand-made
+    location constraint or a hand-set C(target-role)) is removed: the rendered CIB is the truth.
 """
 
 EXAMPLES = r"""
@@ -106,6 +119,18 @@ verify_warnings:
   type: list
   elements: str
   returned: always
+kept_operator_state:
+  description: Operator state found in the live CIB and kept, one description each.
+  type: list
+  elements: str
+  returned: always
+  sample: ["cli-prefer-web (web moved to web2)", "web1: standby=on"]
+removed_operator_state:
+  description: Operator state removed (O(keep_operator_state) false, or a constraint whose
+    resource the rendered CIB no longer has).
+  type: list
+  elements: str
+  returned: always
 """
 
 import copy  # noqa: E402
@@ -121,6 +146,13 @@ CONFIG_ORDER = ("crm_config", "nodes", "resources", "constraints", "fencing-topo
                 "op_defaults", "rsc_defaults", "acls", "tags", "alerts")
 PROPERTY_SET = "cib-bootstrap-options"
 NODE_SET_PREFIX = "halab-node-"  # node attribute and utilization sets the rendered CIB owns
+# Operator state: what crm_resource --move/--ban, crm_attribute (standby, maintenance) and
+# maintenance mode leave in the CIB between deploys.
+OPERATOR_CONSTRAINTS = ("cli-prefer-", "cli-ban-")
+OPERATOR_NODE_ATTRIBUTES = ("standby", "maintenance")
+OPERATOR_PROPERTY = "maintenance-mode"
+RESOURCE_TAGS = ("primitive", "group", "clone", "master", "bundle")
+TRUE = ("true", "on", "yes", "y", "1")  # Pacemaker's spellings of a true boolean
 
 
 def _strip(elem):
@@ -173,8 +205,77 @@ def converge_nodes(config, new_config):
         live.extend(copy.deepcopy(child) for child in new if _owned(child))
 
 
-def build_desired(live, rendered, owned):
-    """Copy of `live` whose managed sections come from `rendered`."""
+def _describe_constraint(constraint):
+    """`cli-prefer-web (web moved to web2 until END)`: what the operator did, in words."""
+    cid, rsc = constraint.get("id", ""), constraint.get("rsc", "?")
+    node = constraint.get("node")
+    expression = constraint.find("rule/expression[@attribute='#uname']")
+    if node is None and expression is not None:
+        node = expression.get("value")
+    end = constraint.find("rule/date_expression")
+    until = f" until {end.get('end')}" if end is not None and end.get("end") else ""
+    verb = "moved to" if cid.startswith("cli-prefer-") else "banned from"
+    return f"{cid} ({rsc} {verb} {node or '?'}{until})"
+
+
+def operator_constraints(live_config, config, keep, report):
+    """Put the live cli-prefer-/cli-ban- constraints back after the rendered ones (unless
+    reset); one whose resource the rendered CIB lacks is dropped: crm_verify would refuse it."""
+    found = [c for c in live_config.findall("constraints/*")
+             if (c.get("id") or "").startswith(OPERATOR_CONSTRAINTS)]
+    if not found:
+        return
+    resources = config.find("resources")
+    known = {e.get("id") for tag in RESOURCE_TAGS for e in resources.iter(tag)} if resources is not None else set()
+    section = _section(config, "constraints", create=True)
+    rendered = {c.get("id") for c in section}
+    for constraint in found:
+        text = _describe_constraint(constraint)
+        if constraint.get("id") in rendered:
+            continue  # the file itself defines this id: it wins
+        if not keep:
+            report["removed"].append(text)
+        elif constraint.get("rsc") not in known:
+            report["removed"].append(f"{text}: its resource is no longer configured")
+        else:
+            section.append(copy.deepcopy(constraint))
+            report["kept"].append(text)
+
+
+def operator_node_attributes(config, keep, report):
+    """Report (or, on reset, remove) standby/maintenance set on nodes outside halab's sets."""
+    nodes = config.find("nodes")
+    for node in nodes.findall("node") if nodes is not None else []:
+        for attributes in [a for a in node.findall("instance_attributes") if not _owned(a)]:
+            for pair in attributes.findall("nvpair"):
+                if pair.get("name") not in OPERATOR_NODE_ATTRIBUTES:
+                    continue
+                text = f"{node.get('uname') or node.get('id')}: {pair.get('name')}={pair.get('value')}"
+                if not keep:
+                    attributes.remove(pair)
+                    report["removed"].append(text)
+                elif (pair.get("value") or "").lower() in TRUE:
+                    report["kept"].append(text)
+
+
+def operator_property(live_config, wanted, keep, report):
+    """Whether the live maintenance-mode stays: only when the file does not set it."""
+    pair = live_config.find(f"crm_config/cluster_property_set[@id='{PROPERTY_SET}']"
+                            f"/nvpair[@name='{OPERATOR_PROPERTY}']")
+    if pair is None or OPERATOR_PROPERTY in wanted:
+        return False
+    text = f"cluster property {OPERATOR_PROPERTY}={pair.get('value')}"
+    if not keep:
+        report["removed"].append(text)
+    elif (pair.get("value") or "").lower() in TRUE:
+        report["kept"].append(text)
+    return keep
+
+
+def build_desired(live, rendered, owned, keep_operator_state=True):
+    """Copy of `live` whose managed sections come from `rendered`, and a report of the
+    operator state kept and removed ({"kept": [...], "removed": [...]})."""
+    report = {"kept": [], "removed": []}
     desired = copy.deepcopy(live)
     config = desired.find("configuration")
     new_config = rendered.find("configuration")
@@ -191,13 +292,18 @@ def build_desired(live, rendered, owned):
         index = list(config).index(old)
         config.remove(old)
         config.insert(index, copy.deepcopy(new))
+    live_config = live.find("configuration")
+    operator_constraints(live_config, config, keep_operator_state, report)
     converge_nodes(config, new_config)
+    operator_node_attributes(config, keep_operator_state, report)
 
     wanted = {}
     new_set = new_config.find(f"crm_config/cluster_property_set[@id='{PROPERTY_SET}']")
     if new_set is not None:
         for pair in new_set.findall("nvpair"):
             wanted[pair.get("name")] = pair
+    if operator_property(live_config, wanted, keep_operator_state, report):
+        owned = set(owned) | {OPERATOR_PROPERTY}
     crm_config = _section(config, "crm_config", create=True)
     live_set = crm_config.find(f"cluster_property_set[@id='{PROPERTY_SET}']")
     if live_set is None:
@@ -224,7 +330,7 @@ def build_desired(live, rendered, owned):
     for name, pair in wanted.items():
         if name not in placed:
             live_set.append(copy.deepcopy(pair))
-    return desired
+    return desired, report
 
 
 def _configuration_text(root, redact):
@@ -285,7 +391,8 @@ def run(module, workdir):
         module.fail_json(msg=f"cannot parse the live CIB: {exc}")
 
     try:
-        desired = build_desired(live, rendered, set(params["owned_properties"]))
+        desired, report = build_desired(live, rendered, set(params["owned_properties"]),
+                                        params["keep_operator_state"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     live_path = _write(workdir, "live.xml", live)
@@ -310,7 +417,8 @@ def run(module, workdir):
         module.fail_json(msg=f"crm_diff failed (rc={rc}): {err.strip()}")
     changed = rc == 1
     result = {"changed": changed, "sections": _sections_in_patch(patch) if changed else [],
-              "verify_warnings": warnings}
+              "verify_warnings": warnings, "kept_operator_state": report["kept"],
+              "removed_operator_state": report["removed"]}
     if module._diff:
         result["diff"] = {"before_header": "live CIB configuration",
                           "after_header": f"desired CIB configuration ({source})",
@@ -333,6 +441,7 @@ def main():
             "src": {"type": "path"},
             "content": {"type": "str", "no_log": True},
             "verify": {"type": "bool", "default": True},
+            "keep_operator_state": {"type": "bool", "default": True},
             "owned_properties": {"type": "list", "elements": "str",
                                  "default": ["dc-version", "cluster-infrastructure", "cluster-name",
                                              "have-watchdog", "last-lrm-refresh"]},
