@@ -28,7 +28,17 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = "corosync pacemaker pacemaker-cli-utils resource-agents psmisc fence-agents-ipmilan"
+RELEASE = "trixie"  # the lab's default release
+
+
+def packages(path: Path) -> str:
+    """What the roles install on a member of this cluster (the checks' own list)."""
+    from halab.checks.test_cluster import _packages
+    from halab.inventory import build_inventory
+    from halab.validation import load_cluster
+
+    inventory = build_inventory(load_cluster(path))
+    return " ".join(sorted(set(_packages("cluster_members", inventory.hostvars("sc1"), RELEASE))))
 
 
 def cluster(size: int) -> dict:
@@ -80,11 +90,12 @@ def timed(*args: str) -> tuple[float, float, float]:
 
 def floor(path: Path, size: int) -> float:
     """A plain parallel apt-get install of the cluster packages on fresh nodes."""
+    wanted = packages(path)
     subprocess.run([sys.executable, "-m", "halab", "lab", "up", str(path)], check=True, capture_output=True)
     start = time.monotonic()
     procs = [subprocess.Popen([sys.executable, "-m", "halab", "lab", "ssh", f"sc{i}", "--",
                                f"DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq "
-                               f"--no-install-recommends {PACKAGES} apache2 curl >/dev/null"])
+                               f"--no-install-recommends {wanted} >/dev/null"])
              for i in range(1, size + 1)]  # fmt: skip
     for proc in procs:
         proc.wait()
