@@ -56,9 +56,25 @@ class Probe(threading.Thread):
         self.stop.set()
         self.join()
 
+    def outages(self) -> list[tuple[float, float]]:
+        """(start, seconds) of each run of failed requests: a request that succeeded in
+        between (failures more than a second apart) ends one; a move is one outage."""
+        runs: list[list[float]] = []
+        for moment in self.failures:
+            if runs and moment - runs[-1][-1] <= 1.0:
+                runs[-1].append(moment)
+            else:
+                runs.append([moment])
+        return [(run[0], run[-1] - run[0] + 0.1) for run in runs]
+
     def gap(self) -> float:
-        """Seconds between the first and the last failed request (0: none failed)."""
-        return self.failures[-1] - self.failures[0] + 0.1 if self.failures else 0.0
+        """The longest outage in seconds (0: no request failed)."""
+        return max((seconds for _, seconds in self.outages()), default=0.0)
+
+    def report(self, since: float) -> str:
+        """Failed requests and every outage, seconds from `since` (time.monotonic())."""
+        windows = ", ".join(f"{start - since:.1f}s +{seconds:.1f}s" for start, seconds in self.outages())
+        return f"{len(self.failures)} of {self.requests} requests failed; outages: {windows or 'none'}"
 
 
 def variant(tmp_path: Path, name: str, *, third: bool, leaving: bool = False, link_mode: str | None = None) -> Path:
@@ -107,12 +123,12 @@ def test_members_join_leave_and_restart_one_at_a_time(lab_state: Path, tmp_path:
     ok("deploy", str(two))  # web3 deleted from the file
     ok("verify", str(two))
 
+    started = time.monotonic()
     with Probe() as probe:
         rolled = halab("deploy", str(variant(tmp_path, "active", third=False, link_mode="active")))
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     order = re.findall(r"changed: Restart corosync on the member - (web\d)", rolled.stderr)
     assert sorted(order) == ["web1", "web2"], rolled.stderr
-    print(f"\nrolling restart: {len(probe.failures)} of {probe.requests} requests failed, gap {probe.gap():.1f}s "
-          "(the service moves off each member before it restarts)")  # fmt: skip
+    print(f"\nrolling restart: {probe.report(started)} (the service moves off each member before it restarts)")
     assert probe.gap() < 15
     assert "link_mode: active" in on("webnd", "web2", "cat /etc/corosync/corosync.conf").stdout

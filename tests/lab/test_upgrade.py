@@ -39,11 +39,13 @@ def test_rolling_release_upgrade_keeps_serving(lab_state: Path) -> None:
         upgraded = halab("upgrade", str(EXAMPLE), "--release", "trixie", timeout=3600)
     elapsed = time.monotonic() - started
     assert upgraded.returncode == 0, upgraded.stdout[-3000:] + upgraded.stderr[-3000:]
-    print(f"\nupgrade to trixie: {elapsed:.0f}s; {len(probe.failures)} of {probe.requests} requests failed, "
-          f"gap {probe.gap():.1f}s")  # fmt: skip
+    print(f"\nupgrade to trixie: {elapsed:.0f}s; {probe.report(started)}")
+    print("\n".join(line for line in upgraded.stdout.splitlines() if " upgraded and back in " in line))
     for node in ("web1", "web2"):
         assert on("webnd", node, "cat /etc/debian_version").stdout.startswith("13")
         assert "Pacemaker 3." in on("webnd", node, "pacemakerd --version").stdout
     ok("deploy", str(EXAMPLE))
     ok("verify", str(EXAMPLE))
-    assert probe.gap() < 20
+    # The service moves twice (off the member it runs on, back when that one returns): each
+    # move is one short outage (stop, then start on the other member); nothing else fails.
+    assert len(probe.outages()) <= 2 and probe.gap() < 20, probe.report(started)
