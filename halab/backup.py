@@ -29,7 +29,7 @@ import click
 from . import __version__
 from .errors import InvalidInput, OperationFailed, Problem
 from .model import Cluster
-from .output import OutputDir
+from .output import OutputDir, checked_relative
 from .remote import Hosts, Result
 from .render import CIB_FILE, SECRET_PLACEHOLDER, RenderedFile, installed_files, render_all
 from .rolevars import role_defaults
@@ -64,7 +64,7 @@ class Collected:
 
     def add(self, node: str, name: str, text: str, source: str, redacted: bool) -> None:
         data = text.encode("utf-8")
-        path = f"{node}/{name.lstrip('/')}"
+        path = str(checked_relative(f"{node}/{name.lstrip('/')}"))  # also inside a tar: never `..`
         self.entries[path] = data
         record = self.node(node)
         record["files"][path] = {"source": source, "sha256": hashlib.sha256(data).hexdigest(), "redacted": redacted}
