@@ -289,6 +289,38 @@ def upgrade(cluster: Cluster, source: str, release: str | None) -> None:
 
 
 @main.command()
+@cluster_target
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="archive to create (NAME.tar.gz or .tgz), or a directory",
+)
+@click.option("--with-secrets", is_flag=True, help="keep the secrets in (the output is created mode 0600)")
+@click.option("--force", is_flag=True, help="replace an existing output")
+def backup(cluster: Cluster, source: str, output: Path, with_secrets: bool, force: bool) -> None:
+    """Save what the nodes run (CIB, halab's files, package versions, crm_mon) with a manifest;
+    secrets left out unless --with-secrets. Read-only on the hosts."""
+    from .backup import backup as run_backup
+
+    run_backup(cluster, output, with_secrets, force)
+
+
+@main.command()
+@cluster_target
+@click.option("--yes", is_flag=True, help="do not ask for the cluster's name (scripts)")
+@click.option("--purge", is_flag=True, help="also purge the HA stack's packages")
+@click.option("--force-data-loss", is_flag=True, help="go on although a DRBD resource is Primary")
+def destroy(cluster: Cluster, source: str, yes: bool, purge: bool, force_data_loss: bool) -> None:
+    """Stop every resource and the cluster stack, remove halab's configuration from the nodes
+    (asks for the cluster's name first)."""
+    from .destroy import destroy as run_destroy
+
+    run_destroy(cluster, source, yes, purge, force_data_loss)
+
+
+@main.command()
 @cluster_file
 @click.option(
     "--fail",

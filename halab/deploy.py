@@ -66,9 +66,8 @@ def deploy(cluster: Cluster, source: str, options: PlaybookOptions) -> None:
     log = run_dir.path / "artifacts" / "ansible" / "stdout"
     total_changed = sum(state.changed for state in progress.states.values())
     click.echo(f"log: {log}", err=True)
-    if runner.status != "successful" or progress.failures:
-        first = progress.failures[0] if progress.failures else None
-        where = f"{first.host} / {first.task}: {first.message}" if first else f"ansible-runner: {runner.status}"
+    where = progress.failed_at(runner.status)
+    if where:
         raise OperationFailed(f"deploy failed after {progress.elapsed():.0f}s at {where}")
     operator.report()
     verb = "would change" if options.check else "changed"

@@ -135,6 +135,13 @@ class RunProgress:
             self.live.update(self.table())
         return True
 
+    def failed_at(self, runner_status: str) -> str | None:
+        """Where the run failed ("host / task: message"), or None when it succeeded."""
+        if runner_status == "successful" and not self.failures:
+            return None
+        first = self.failures[0] if self.failures else None
+        return f"{first.host} / {first.task}: {first.message}" if first else f"ansible-runner: {runner_status}"
+
     def summary(self) -> None:
         self.console.print(self.table(final=True))
         for failure in self.failures:

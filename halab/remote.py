@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,10 @@ class Hosts:
         except subprocess.TimeoutExpired:
             return Result(host, 255, "", f"timed out after {timeout:.0f}s")
         return Result(host, done.returncode, done.stdout, done.stderr)
+
+    def run_all(self, jobs: list[tuple[str, str]], timeout: float = 15) -> dict[tuple[str, str], Result]:
+        """Every (host, command) at once: one slow node does not add up."""
+        if not jobs:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(len(jobs), 16)) as pool:
+            return dict(zip(jobs, pool.map(lambda job: self.run(job[0], job[1], timeout), jobs), strict=True))

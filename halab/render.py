@@ -173,6 +173,16 @@ def render_all(inventory: Inventory) -> list[RenderedFile]:
     return files
 
 
+def installed_files(inventory: Inventory) -> dict[str, list[RenderedFile]]:
+    """Host -> the files the roles install there, as rendered (the CIB, cluster-wide and
+    kept by Pacemaker, is not a file of any host)."""
+    found: dict[str, list[RenderedFile]] = {}
+    for item in render_all(inventory):
+        if item.host is not None:
+            found.setdefault(item.host, []).append(item)
+    return found
+
+
 def write_rendered(files: list[RenderedFile], out: Path) -> list[Path]:
     """Lay files out as OUT/<host>/<absolute path> and OUT/cluster/cib.xml, inside OUT only."""
     target = OutputDir(out)

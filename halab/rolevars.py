@@ -37,6 +37,12 @@ def role_vars(role: str, release: str = "bookworm") -> dict[str, Any]:
     return merged
 
 
+@functools.cache
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's public variables as its defaults/main.yml sets them."""
+    return yaml.safe_load((roles_dir() / role / "defaults" / "main.yml").read_text()) or {}
+
+
 def fence_agents(release: str | None = None) -> dict[str, list[str]]:
     """Fence agents the pacemaker role installs -> their packages (on `release`, or on any
     tested release when None: an agent of either is valid in a cluster file)."""

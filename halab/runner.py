@@ -133,13 +133,20 @@ def inventory_of(cluster: Cluster) -> Inventory:
 
 
 def prepare(
-    cluster: Cluster, source: str, verb: str, *, check_hosts: bool = True, vault_password_file: str | None = None
+    cluster: Cluster,
+    source: str,
+    verb: str,
+    *,
+    check_hosts: bool = True,
+    vault_password_file: str | None = None,
+    needs_secrets: bool = True,
 ) -> RunDir:
     """Validate what only this machine can tell (secrets resolve and fit, hosts answer),
-    then write the run's inventory (or use the operator's, `--inventory`)."""
+    then write the run's inventory (or use the operator's, `--inventory`). A playbook that
+    reads no secret (`needs_secrets=False`: destroy) runs without them."""
     inventory = inventory_of(cluster)
     hostvars = {node.name: inventory.hostvars(node.name) for node in cluster.nodes}
-    problems = check_secrets(cluster, vault_password_file)
+    problems = check_secrets(cluster, vault_password_file) if needs_secrets else []
     if check_hosts and not problems:
         problems = check_reachable(cluster, hostvars)
     if problems:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,12 +52,9 @@ class Status:
         return not self.problems
 
 
-def _run_all(hosts: Hosts, jobs: list[tuple[str, str]]) -> dict[tuple[str, str], Result]:
-    """Every (host, command) at once: one slow node does not add up."""
-    if not jobs:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(len(jobs), 16)) as pool:
-        return dict(zip(jobs, pool.map(lambda job: hosts.run(job[0], job[1], 15), jobs), strict=True))
+def drbd_nodes_of(settings: dict[str, Any]) -> list[str]:
+    """The nodes of every DRBD resource, from the inventory's variables."""
+    return sorted({n["name"] for res in settings.get("drbd_resources", []) for n in res["nodes"]})
 
 
 def collect(cluster: Cluster) -> Status:
@@ -67,10 +63,10 @@ def collect(cluster: Cluster) -> Status:
     settings = build_inventory(cluster).group_vars["all"]
     members = [n.name for n in cluster.members]
     directors = [n.name for n in cluster.nodes_with("director")]
-    drbd_nodes = sorted({n["name"] for res in settings.get("drbd_resources", []) for n in res["nodes"]})
+    drbd_nodes = drbd_nodes_of(settings)
     jobs = [(h, ADDRESSES) for h in dict.fromkeys(members + directors)]
     jobs += [(h, DRBD_STATUS) for h in drbd_nodes] + [(h, IPVS_TABLE) for h in directors if cluster.lvs]
-    results = _run_all(hosts, jobs)
+    results = hosts.run_all(jobs)
     addresses = {host: r.stdout if r.rc == 0 else None for host, r in _outputs(results, ADDRESSES).items()}
     state = cluster_state(cluster, hosts) if members else ClusterState(seen_from="no Pacemaker members")
     status = Status(cluster.name, state, members)

@@ -15,7 +15,7 @@ from halab import operate, status
 from halab.deploy import OperatorState
 from halab.operate import ClusterState, _parse_crm_mon
 from halab.readings import DRBD_STATUS, IPVS_TABLE, DrbdPeer, DrbdResource, RealServer, parse_drbd_status, parse_ipvsadm
-from halab.remote import Result
+from halab.remote import Hosts, Result
 from halab.validation import load_cluster
 
 from .conftest import ROOT
@@ -95,6 +95,8 @@ class FakeHosts:
 
     answers: ClassVar[dict[tuple[str, str], Result]] = {}
     log: ClassVar[list[tuple[str, str]]] = []
+
+    run_all = Hosts.run_all  # the real parallel runner over the fake `run`
 
     def __init__(self, cluster: object) -> None:
         pass

@@ -25,11 +25,12 @@ def require_qemu() -> None:
         pytest.skip(f"VM lab tests need {', '.join(missing)} (halab lab up --install-deps)")
 
 
-def halab(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
-    """The real entry point, as an operator runs it: halab's venv is not on PATH."""
+def halab(*args: str, timeout: float = 1500, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as an operator runs it: halab's venv is not on PATH; `stdin` is
+    what the operator types (a prompt's answer)."""
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True, input=stdin,
                           timeout=timeout, check=False, env=os.environ | {"PATH": path})  # fmt: skip
 
 
