@@ -94,7 +94,7 @@ def floor(path: Path, size: int) -> float:
     subprocess.run([sys.executable, "-m", "halab", "lab", "up", str(path)], check=True, capture_output=True)
     start = time.monotonic()
     procs = [subprocess.Popen([sys.executable, "-m", "halab", "lab", "ssh", f"sc{i}", "--",
-                               f"DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq "
+                               f"export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq "
                                f"--no-install-recommends {wanted} >/dev/null"])
              for i in range(1, size + 1)]  # fmt: skip
     for proc in procs:
