@@ -122,7 +122,8 @@ def test_backup_holds_the_cib_and_corosync_conf_but_no_secret(tmp_path: Path) ->
         cib = members[f"{node}/cib.xml"]
         assert b"<cib " in cib and b'name="password" value="REDACTED"' in cib
         assert b"totem {" in members[f"{node}/etc/corosync/corosync.conf"]
-        assert b"<pacemaker-result " in members[f"{node}/crm_mon.xml"] and b"pacemaker\t" in members[f"{node}/packages.tsv"]
+        assert b"<pacemaker-result " in members[f"{node}/crm_mon.xml"]
+        assert b"pacemaker\t" in members[f"{node}/packages.tsv"]
     manifest = json.loads(members["manifest.json"])
     assert manifest["cluster"] == "webnd" and manifest["with_secrets"] is False
     assert all(not record["errors"] for record in manifest["nodes"].values()), manifest["nodes"]
