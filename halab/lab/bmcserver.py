@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -24,10 +25,27 @@ from halab.lab.bmc import DEVICES
 
 POWER_OFF, POWER_ON = 0, 1
 NODE_BUSY = 0xC0  # IPMI completion code: the command failed, the client may retry
+# A real server's firmware runs this long (and more) between "chassis power on" and its OS.
+# A container boots in a second: without this, a node powered on by its fence device
+# started its cluster stack before the fencer had confirmed the reboot, learned it had
+# "allegedly just been fenced" and shut Pacemaker down for good (seen on Pacemaker 3.0).
+FIRMWARE_SECONDS = 8.0
 
 
 def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username: str, secret: str) -> None:
     """Serve the node's BMC (and PDU outlet) until killed."""
+
+    pending: list[object] = []  # the node's deferred boot, if one is due (cancelled by power off)
+
+    def boot(token: object) -> None:
+        if token not in pending:
+            return  # powered off again meanwhile
+        pending.clear()
+        try:
+            outcome = "booting" if lab.power_on(lab_name, node) else "already running"
+        except HalabError as exc:
+            outcome = f"boot failed: {exc}"
+        print(f"{time.strftime('%F %T')} {node}: firmware done, {outcome}", file=sys.stderr, flush=True)
 
     class NodeBmc(pyghmi_bmc.Bmc):
         device = "bmc"
@@ -43,19 +61,35 @@ def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username
             return code
 
         def get_power_state(self) -> int:
-            return POWER_ON if lab.running(lab_name, node) else POWER_OFF
+            return POWER_ON if pending or lab.running(lab_name, node) else POWER_OFF
+
+        def off(self) -> bool:
+            pending.clear()
+            return lab.power_off(lab_name, node)
+
+        def on(self) -> bool:
+            """Chassis on now; the node boots once its firmware is done (a timer: pyghmi's
+            event loop may sleep far longer than asked while no client talks to it)."""
+            if pending or lab.running(lab_name, node):
+                return False
+            token = object()
+            pending.append(token)
+            firmware = threading.Timer(FIRMWARE_SECONDS, boot, args=(token,))
+            firmware.daemon = True
+            firmware.start()
+            return True
 
         def power_off(self) -> int:
-            return self.guarded("off", lambda: lab.power_off(lab_name, node))
+            return self.guarded("off", self.off)
 
         def power_shutdown(self) -> int:  # no ACPI in the lab: a soft off is an off
             return self.power_off()
 
         def power_on(self) -> int:
-            return self.guarded("on", lambda: lab.power_on(lab_name, node))
+            return self.guarded("on", self.on)
 
         def power_cycle(self) -> int:
-            return self.guarded("cycle", lambda: lab.power_off(lab_name, node) | lab.power_on(lab_name, node))
+            return self.guarded("cycle", lambda: self.off() | self.on())
 
         def power_reset(self) -> int:
             return self.power_cycle()
