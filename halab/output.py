@@ -44,14 +44,17 @@ class OutputDir:
             raise _refuse(path, "is not a directory", "name a directory")
         self.root = path.resolve()
 
-    def _directory(self, parts: tuple[str, ...]) -> Path:
-        """The directory `parts` below the root: created when missing, never through a link."""
+    def _walk(self, parts: tuple[str, ...], create: bool) -> Path | None:
+        """The directory `parts` below the root, never through a link: created when missing
+        (`create`), else None when it does not exist."""
         current = self.root
         for part in parts:
             current = current / part
             try:
                 info = os.lstat(current)
             except FileNotFoundError:
+                if not create:
+                    return None
                 try:
                     os.mkdir(current, self.dir_mode)
                 except OSError as exc:
@@ -64,19 +67,15 @@ class OutputDir:
                 raise _refuse(current, "is in the way (not a directory)", "remove it")
         return current
 
+    def _directory(self, parts: tuple[str, ...]) -> Path:
+        """The directory `parts` below the root, created when missing."""
+        directory = self._walk(parts, create=True)
+        assert directory is not None  # created
+        return directory
+
     def _existing(self, parts: tuple[str, ...]) -> Path | None:
-        """The directory `parts` below the root if it exists (None if not), never through a link."""
-        current = self.root
-        for part in parts:
-            current = current / part
-            try:
-                info = os.lstat(current)
-            except FileNotFoundError:
-                return None
-            if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-                raise _refuse(current, "is a symlink or a file where halab expects a directory",
-                              "remove it (halab never follows a link out of the directory)")  # fmt: skip
-        return current
+        """The directory `parts` below the root if it exists (None if not)."""
+        return self._walk(parts, create=False)
 
     def read(self, relative: str) -> bytes | None:
         """The bytes of the regular file `relative`; None when it does not exist. A link or
