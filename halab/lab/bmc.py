@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -103,12 +104,11 @@ def _wait_listening(st: LabState, node: str, child: subprocess.Popen, address: s
 
 
 def _bound(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((address, port))
-        except OSError:
-            return True
-    return False
+    """Whether a socket holds address:port, read from the kernel's table (a probe bind
+    would hold the port for a moment and could make the BMC's own bind fail)."""
+    local = f"{struct.unpack('=I', socket.inet_aton(address))[0]:08X}:{port:04X}"
+    rows = Path("/proc/net/udp").read_text().splitlines()[1:]
+    return any(row.split()[1] == local for row in rows)
 
 
 def _drop_rule(st: LabState, port: int) -> list[str]:

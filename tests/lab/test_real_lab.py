@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from halab.lab import inventory_overrides, state
+from halab.lab.bmcserver import FIRMWARE_SECONDS
 from halab.lab.cli import lab
 from halab.lab.lab import FAIL_AFTER_NODES_ENV
 from halab.lab.ssh import ssh_argv
@@ -141,6 +143,14 @@ def _ipmitool(address: str, password: str, *command: str) -> subprocess.Complete
                           env=os.environ | {"IPMI_PASSWORD": password})  # fmt: skip
 
 
+def _await_running(node: str) -> None:
+    """The BMC boots a node once its firmware delay has passed, as a real server does."""
+    deadline = time.monotonic() + FIRMWARE_SECONDS + 30
+    while status("labtest")[node]["state"] != "running":
+        assert time.monotonic() < deadline, f"{node} did not boot after 'power on'"
+        time.sleep(1)
+
+
 def _ipmi_power_cycle(lab_state: Path, nodes: dict) -> None:
     password = (lab_state / "labs" / "labtest" / "bmc-password").read_text().strip()  # generated, 0600
     assert (lab_state / "labs" / "labtest" / "bmc-password").stat().st_mode & 0o077 == 0
@@ -151,9 +161,10 @@ def _ipmi_power_cycle(lab_state: Path, nodes: dict) -> None:
     assert status("labtest")["gamma"]["state"] == "down"
     assert "Chassis Power is off" in _ipmitool(bmc, password, "power", "status").stdout
     assert _ipmitool(bmc, password, "power", "on").returncode == 0
-    assert status("labtest")["gamma"]["state"] == "running"
+    assert "Chassis Power is on" in _ipmitool(bmc, password, "power", "status").stdout  # firmware runs
+    _await_running("gamma")
     assert _ipmitool(bmc, password, "power", "cycle").returncode == 0
-    assert status("labtest")["gamma"]["state"] == "running"
+    _await_running("gamma")
     assert cli("unplug", "gamma")[0] == 0
     assert status("labtest")["gamma"]["bmc"]["bmc"]["state"] == "unplugged"
     assert _ipmitool(bmc, password, "-N", "1", "-R", "1", "power", "status").returncode != 0  # no answer
