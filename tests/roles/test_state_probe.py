@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="need
 
 
 def probe(tmp_path: Path, **wanted: object) -> dict:
-    """Run state_probe with `wanted` as its variables; return its result facts."""
+    """Run state_probe with `wanted` as its variables; return its result facts (and keep
+    ansible-playbook's output in tmp_path/output.txt)."""
     out = tmp_path / "out.json"
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
         {"ansible.builtin.include_role": {"name": "state_probe"}, "vars": wanted},
@@ -30,12 +31,13 @@ def probe(tmp_path: Path, **wanted: object) -> dict:
     ]}]
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump(play))
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1", ANSIBLE_VERBOSITY="1")
     done = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook),
          "-e", f"ansible_python_interpreter={sys.executable}"],
         capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+    (tmp_path / "output.txt").write_text(done.stdout + done.stderr)
     return json.loads(out.read_text())
 
 
@@ -84,3 +86,25 @@ def test_every_difference_is_reported(tmp_path: Path) -> None:
     assert f"{tmp_path}/nothing: missing" in drift and f"{tmp_path}/b.conf: present" in drift
     assert "check false: failed" in drift
     assert len(result["drift"]) == 8, result["drift"]
+
+
+def test_a_secret_file_is_compared_without_its_checksum_leaving_the_controller(tmp_path: Path) -> None:
+    """The probe script is a process argument on the node and a task argument in the run's
+    events: a checksum of a short VRRP password there could be brute-forced."""
+    import hashlib
+
+    secret = "auth_pass s3cr3tPw\n"
+    owner = {"owner": Path(tmp_path).owner(), "group": Path(tmp_path).group(), "mode": "0600", "secret": True}
+    conf = tmp_path / "k.conf"
+    conf.write_text(secret)
+    conf.chmod(0o600)
+    same = probe(tmp_path, state_probe_files=[{"path": str(conf), "content": secret, **owner}])
+    assert same["drift"] == []
+    output = (tmp_path / "output.txt").read_text()
+    assert "censored" in output and hashlib.sha256(secret.encode()).hexdigest() not in output
+    conf.write_text("auth_pass other\n")
+    changed = probe(tmp_path, state_probe_files=[{"path": str(conf), "content": secret, **owner}])
+    assert changed["drift"] == [f"{conf}: differs (it holds a secret: not shown)"]
+    conf.chmod(0o644)
+    conf.write_text(secret)
+    assert probe(tmp_path, state_probe_files=[{"path": str(conf), "content": secret, **owner}])["drift"] != []
