@@ -80,3 +80,13 @@ def test_a_missing_parent_is_a_clear_error(tmp_path: Path) -> None:
     result = run(tmp_path, files=[{"path": str(tmp_path / "no" / "such" / "a.conf"), "content": "x",
                                    "owner": OWNER, "group": GROUP}])
     assert result.get("failed") is True and "does not exist" in result["msg"], result
+
+
+def test_a_secret_file_stays_out_of_the_diff_previous_and_validation_output(tmp_path: Path) -> None:
+    root = tmp_path / "etc"
+    run(tmp_path, **entries(root, "auth_pass old-pw\n", secret=True))
+    changed = run(tmp_path, **entries(root, "auth_pass new-pw\n", secret=True), return_previous=True, diff=True)
+    assert changed["changed"] is True and (root / "a.conf").read_text() == "auth_pass new-pw\n"
+    assert "-pw" not in json.dumps({key: changed[key] for key in ("diff", "previous")}), changed
+    refused = run(tmp_path, **entries(root, "auth_pass bad-pw\n", secret=True, validate="sh -c 'cat $0; exit 1' %s"))
+    assert refused.get("failed") is True and "bad-pw" not in refused["msg"] + refused["stdout"] + refused["stderr"]

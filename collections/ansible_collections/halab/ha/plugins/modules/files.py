@@ -46,6 +46,13 @@ options:
             path of the temporary file. A non-zero exit fails the task and leaves the
             file untouched.
         type: str
+      secret:
+        description:
+          - The content holds a secret (a password): it is left out of the diff, of
+            RV(previous) and of the validation output, so the module's messages can be shown.
+            The module arguments still carry it: run the task with C(no_log).
+        type: bool
+        default: false
   return_previous:
     description: Return the former content of every file whose content changed (RV(previous)).
     type: bool
@@ -56,7 +63,7 @@ attributes:
   diff_mode:
     support: full
 notes:
-  - Not for secrets (the content is shown in C(--diff) mode).
+  - A file holding a secret needs O(files[].secret) and C(no_log) on the task.
 """
 
 EXAMPLES = r"""
@@ -155,6 +162,8 @@ def _write_validated(module, entry, data, uid, gid, mode):
             argv = [arg.replace("%s", tmp) for arg in shlex.split(entry["validate"])]
             rc, out, err = module.run_command(argv)
             if rc != 0:
+                if entry["secret"]:  # the validator may quote the line that holds the secret
+                    out, err = "", "(not shown: the file holds a secret)"
                 module.fail_json(msg=f"{path}: the new content failed validation ({entry['validate']}); "
                                      "the file was left unchanged", rc=rc, stdout=out, stderr=err)
         os.replace(tmp, path)
@@ -190,7 +199,8 @@ def main():
                 **attributes}},
             "files": {"type": "list", "elements": "dict", "default": [], "options": {
                 "path": {"type": "path", "required": True}, "content": {"type": "str", "required": True},
-                "mode": {"type": "str", "default": "0644"}, "validate": {"type": "str"}, **attributes}},
+                "mode": {"type": "str", "default": "0644"}, "validate": {"type": "str"},
+                "secret": {"type": "bool", "default": False}, **attributes}},
             "return_previous": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
@@ -204,7 +214,11 @@ def main():
         changed, old = converge_file(module, entry, planned_dirs)
         if changed:
             changed_paths.append(entry["path"])
-        if old is not None:
+        if old is not None and entry["secret"]:
+            hidden = f"({entry['path']} holds a secret: not shown)\n"
+            diffs.append({"before_header": entry["path"], "after_header": entry["path"],
+                          "before": "" if not old else hidden, "after": hidden})
+        elif old is not None:
             previous[entry["path"]] = old.decode("utf-8", errors="replace")
             diffs.append({"before_header": entry["path"], "after_header": entry["path"],
                           "before": previous[entry["path"]], "after": entry["content"]})
