@@ -35,6 +35,8 @@ def test_drbd_web_on_two_vms(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -
     timed("web-ap: lab up (2 VMs)", lambda: ok("lab", "up", str(EXAMPLE)))
     timed("web-ap: first deploy", lambda: ok("deploy", str(EXAMPLE)))
     timed("web-ap: verify (testinfra)", lambda: ok("verify", str(EXAMPLE)))
+    noop = timed("web-ap: no-op deploy", lambda: ok("deploy", str(EXAMPLE)))
+    assert "no changes" in str(noop), noop  # every role probes first: nothing to converge
     assert drbd("ap1", "dstate") == "UpToDate/UpToDate"
 
     # ap1 is preferred (location 200): Primary, with the document root mounted there
