@@ -52,11 +52,14 @@ def test_render_writes_no_secret(halab, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def _templates_used(role: str) -> set[str]:
-    """Templates a role's tasks render: `template` tasks' src and `lookup('template', ...)`."""
+    """Templates a role's tasks render: `template` tasks' src and `lookup('template', ...)`
+    (in its tasks or its vars)."""
     used = set()
+    for path in (ROOT / "roles" / role / "vars").glob("*.yml"):
+        used.update(re.findall(r"lookup\('template', '([^']+)'", path.read_text()))
     for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
         text = path.read_text()
-        used.update(re.findall(r"lookup\('template', '([^']+)'\)", text))
+        used.update(re.findall(r"lookup\('template', '([^']+)'", text))
         for task in yaml.safe_load(text) or []:
             for block in (task, *task.get("block", []), *task.get("rescue", [])):
                 module = block.get("ansible.builtin.template") or block.get("template")

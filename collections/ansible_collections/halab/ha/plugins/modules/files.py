@@ -48,9 +48,9 @@ options:
         type: str
       secret:
         description:
-          - The content holds a secret (a password): it is left out of the diff, of
+          - The content holds a secret (a password). It is left out of the diff, of
             RV(previous) and of the validation output, so the module's messages can be shown.
-            The module arguments still carry it: run the task with C(no_log).
+            The module arguments still carry it, so run the task with C(no_log).
         type: bool
         default: false
   return_previous:
