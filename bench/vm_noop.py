@@ -8,12 +8,14 @@ Run as root from the repository:
   git worktree add /tmp/halab-before <commit>
   python bench/vm_noop.py examples/lvs-dr-ci.yml --before /tmp/halab-before [--runs 2]
 Uses its own state dir (the image caches are shared); removes its lab at the end.
+--keep-runs DIR keeps the runs' directories, for `python bench/task_profile.py DIR/<cluster>/<run>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("cluster", type=Path)
     parser.add_argument("--before", type=Path, required=True, help="the other checkout (e.g. a git worktree)")
     parser.add_argument("--runs", type=int, default=2, help="no-op deploys per checkout")
+    parser.add_argument("--keep-runs", type=Path, help="copy the run directories here (for bench/task_profile.py)")
     args = parser.parse_args()
     cluster = args.cluster.resolve()
     lab_name = yaml.safe_load(cluster.read_text())["name"]
@@ -63,6 +66,8 @@ def main() -> None:
                     print(f"{label}: no-op deploy {took:.1f} s; {out.strip().splitlines()[-1]}", flush=True)
         finally:
             subprocess.run([sys.executable, "-m", "halab", "lab", "down", lab_name], check=False)
+            if args.keep_runs:
+                shutil.copytree(Path(tmp) / "state" / "runs", args.keep_runs, dirs_exist_ok=True)
     print(f"{cluster.name}: lab up {up:.1f} s, first deploy {first:.1f} s")
     for label in ("before", "after"):
         runs = ", ".join(f"{t:.1f}" for t in times[label])
