@@ -32,10 +32,12 @@ LAB_SECRETS = {"HALAB_VRRP_PASS": "lab-vrrp", "HALAB_HACLUSTER_PASSWORD": "lab-h
 
 
 def halab(tree: Path, *args: str) -> tuple[float, str]:
-    """Run `python -m halab ARGS` from `tree` (its package, roles and playbooks)."""
+    """Run `python -m halab ARGS` from `tree` (its package, roles and playbooks): run in
+    `tree`, since `-m` puts the working directory ahead of PYTHONPATH."""
     env = os.environ | {"PYTHONPATH": str(tree)}
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True, env=env,
+                          cwd=tree, check=False)  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"halab {' '.join(args)} ({tree}) failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
     return time.monotonic() - start, done.stdout
