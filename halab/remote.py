@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, Problem
+from .errors import InvalidInput, OperationFailed, Problem
 from .formats import POSIX_USER, host_address
 from .model import Cluster
 from .paths import state_dir
@@ -242,6 +242,13 @@ def _become(hostvars: dict[str, Any], local: bool) -> Become | None:
     return None
 
 
+def sudo_refusal(rc: int, stderr: str) -> str | None:
+    """sudo's own complaint (wrong or missing password, not in sudoers), which would
+    otherwise read as the command failing; halab's commands never print a `sudo:` line."""
+    lines = stderr.strip().splitlines()
+    return lines[-1] if rc == 1 and lines and lines[-1].startswith("sudo: ") else None
+
+
 @dataclass(frozen=True)
 class Target:
     """How one host runs a command: over ssh (`ssh` ends with `-- ADDRESS`) or here, maybe
@@ -313,6 +320,10 @@ class Hosts:
                                   check=False, **feed)  # fmt: skip
         except subprocess.TimeoutExpired:
             return Result(host, 255, "", f"timed out after {timeout:.0f}s")
+        refusal = sudo_refusal(done.returncode, done.stderr) if target.become else None
+        if refusal:
+            raise OperationFailed(f"sudo on {host} refused halab's command: {refusal} (check the become password: "
+                                  "ansible_become_password, or nodes[].connection.become_password)")  # fmt: skip
         return Result(host, done.returncode, done.stdout, done.stderr)
 
     def run_all(self, jobs: list[tuple[str, str]], timeout: float = 15) -> dict[tuple[str, str], Result]:

@@ -5,6 +5,7 @@ touched. The lab test tests/lab/test_sudo_user.py runs them against real sshd an
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from halab.errors import InvalidInput
-from halab.remote import Hosts, _Refused, target_of
+from halab.errors import InvalidInput, OperationFailed
+from halab.remote import Hosts, Target, _Refused, target_of
 from halab.validation import load_cluster
 
 from .conftest import ROOT
@@ -179,17 +180,33 @@ def test_an_inventory_template_is_refused_not_evaluated(tmp_path: Path, monkeypa
 
 def test_run_feeds_the_password_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hosts.run gives sudo the password on stdin; a target without one gets /dev/null."""
-    hosts = Hosts.__new__(Hosts)
-    hosts.targets = {"here": target_of({"ansible_connection": "local"})}
+    hosts = _hosts(here=target_of({"ansible_connection": "local"}))
     assert hosts.run("here", "cat; echo done").stdout == "done\n"  # stdin is empty, not the terminal
     seen: dict[str, Any] = {}
     monkeypatch.setattr("subprocess.run", lambda argv, **kw: seen.update(kw, argv=argv) or _done())
-    hosts.targets = {"op": target_of(OPERATOR | {"ansible_become_password": PASSWORD})}
+    hosts = _hosts(op=target_of(OPERATOR | {"ansible_become_password": PASSWORD}))
     hosts.run("op", "true")
     assert seen["input"] == PASSWORD + "\n" and "stdin" not in seen and PASSWORD not in " ".join(seen["argv"])
 
 
-def _done() -> Any:
-    import subprocess
+def _done(rc: int = 0, stderr: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess([], rc, "", stderr)
 
-    return subprocess.CompletedProcess([], 0, "", "")
+
+def _hosts(**found: Target) -> Hosts:
+    """Hosts over the given Targets, without a cluster."""
+    hosts = Hosts.__new__(Hosts)
+    hosts.targets = found
+    return hosts
+
+
+@pytest.mark.parametrize(
+    "stderr", ["Sorry, try again.\nsudo: 1 incorrect password attempt\n", "sudo: a password is required\n"]
+)
+def test_a_sudo_refusal_is_said_as_such(monkeypatch: pytest.MonkeyPatch, stderr: str) -> None:
+    """Not "the command failed": the operator learns that sudo refused, and why."""
+    hosts = _hosts(op=target_of(OPERATOR), root=target_of(HOST))
+    monkeypatch.setattr("subprocess.run", lambda argv, **kw: _done(1, stderr))
+    with pytest.raises(OperationFailed, match=f"sudo on op refused halab's command: {stderr.splitlines()[-1]}"):
+        hosts.run("op", "crm_mon -1")
+    assert hosts.run("root", "crm_mon -1").rc == 1  # without become it is the command's own failure
