@@ -161,12 +161,12 @@ def control_dir() -> Path:
     return state_dir() / "ssh"
 
 
-def _control(options: list[str]) -> list[str]:
-    """A master connection per distinct command line, kept a minute: a status that runs a
+def _control(destination: list[str]) -> list[str]:
+    """A master connection per distinct destination, kept a minute: a status that runs a
     dozen commands per host logs in once. Its socket sits in halab's private state dir,
-    named by a hash of every option (user, port, key, jump host), so no other connection
-    ever shares it; none when that path would be too long or need quoting."""
-    name = hashlib.sha256("\0".join(options).encode()).hexdigest()[:16]
+    named by a hash of the address and every option (user, port, key, jump host), so no
+    other connection ever shares it; none when that path would be too long or need quoting."""
+    name = hashlib.sha256("\0".join(destination).encode()).hexdigest()[:16]
     path = f"{control_dir()}/{name}"
     if len(path) > SOCKET_PATH_MAX or not re.fullmatch(r"[A-Za-z0-9/._-]+", path):
         return []
@@ -185,8 +185,8 @@ def ssh_prefix(hostvars: dict[str, Any]) -> list[str]:
     for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         text = _value(hostvars, (name,))[1]
         options += _ssh_words(name, text) if text else []
-    options += ["-l", _user(hostvars, USER, "root")]
-    return [*SSH_BASE, *_control(options), *options, "--", str(address)]
+    destination = [*options, "-l", _user(hostvars, USER, "root"), "--", str(address)]
+    return [*SSH_BASE, *_control(destination), *destination]
 
 
 @dataclass(frozen=True)

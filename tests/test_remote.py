@@ -79,8 +79,9 @@ def test_each_connection_has_its_own_master_socket() -> None:
     def control_path(hostvars: dict[str, Any]) -> str:
         return next(o for o in target_of(hostvars).argv("true") if o.startswith("ControlPath="))
 
-    paths = {control_path(HOST), control_path(OPERATOR), control_path(HOST | {"ansible_port": 2222})}
-    assert len(paths) == 3 and all(p.startswith(f"ControlPath={os.environ['HALAB_STATE_DIR']}/ssh/") for p in paths)
+    others = [OPERATOR, HOST | {"ansible_port": 2222}, HOST | {"ansible_host": "192.0.2.12"}]
+    paths = {control_path(HOST), *(control_path(hostvars) for hostvars in others)}
+    assert len(paths) == 4 and all(p.startswith(f"ControlPath={os.environ['HALAB_STATE_DIR']}/ssh/") for p in paths)
 
 
 def test_a_local_connection_runs_here(tmp_path: Path) -> None:

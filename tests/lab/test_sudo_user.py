@@ -5,7 +5,8 @@ asks for a password (Debian's `%sudo ALL=(ALL:ALL) ALL`), then forbids root logi
 sshd. The operator's inventory (`halab inventory -o DIR` plus a `local.yml` per node)
 connects as that user; become and its password come from the cluster file (the password
 from the environment). Through it: deploy, status, move, standby and their undoing; the
-generated connections (`--ssh-config`) reach the nodes the same way; a wrong password
+generated connections (`--ssh-config`) reach the nodes the same way; each node's commands
+run there (reused connections included) as root; a wrong password
 fails, saying that sudo refused it, without being shown; no file of any run holds the password.
 """
 
@@ -18,6 +19,8 @@ import pytest
 
 from halab.lab import state
 from halab.paths import module_util
+from halab.remote import Hosts
+from halab.validation import load_cluster
 
 from .helpers import halab, ok, on, page, timed, wait_for_page
 
@@ -35,7 +38,9 @@ def _add_sudo_user(public_key: str) -> None:
     takes the first value: the lab's own halab-lab.conf comes after 00-*)."""
     hashed = module_util("sha512_crypt").sha512_crypt(PASSWORD, "halabtestsalt")
     script = (
-        "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q sudo >/dev/null"
+        # pam_nologin keeps users other than root out until the node has booted
+        "timeout 120 sh -c 'while [ -e /run/nologin ]; do sleep 0.5; done'"
+        " && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q sudo >/dev/null"
         f" && useradd -m -s /bin/bash -G sudo -p '{hashed}' {USER}"
         f" && install -d -m 700 -o {USER} -g {USER} /home/{USER}/.ssh"
         f" && printf '%s\\n' '{public_key}' > /home/{USER}/.ssh/authorized_keys"
@@ -100,6 +105,11 @@ def test_day2_verbs_as_a_sudo_user(lab_state: Path, tmp_path: Path, monkeypatch:
         timed("deploy as a sudo user", lambda: ok("deploy", CLUSTER, "--inventory", inventory))
         wait_for_page(VIP_URL, "Served by node", 60)
         outputs = [timed("status as a sudo user", lambda: ok("status", CLUSTER, "--inventory", inventory))]
+        hosts = Hosts(load_cluster(Path(CLUSTER)).with_inventory(Path(inventory)))
+        for _ in range(2):  # the second round through the master connections: each to its own node
+            assert {node: hosts.run(node, "hostname; id -un").stdout.split() for node in NODES} == {
+                node: [node, "root"] for node in NODES
+            }
         first = _serving()
         other = next(node for node in NODES if node != first)
 
