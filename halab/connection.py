@@ -2,8 +2,8 @@
 
 A node's connection variables come from the file's `nodes[].connection` (its secrets as
 lookups, never values), then a running lab's, then those given beside the file
-(`--ssh-config`), which win variable by variable. The inventory writes them as host_vars;
-the day-2 verbs (status, move, drills) read them here without building the inventory.
+(`--ssh-config`), which win variable by variable. The inventory writes them as host_vars,
+where Ansible and the day-2 verbs (`halab.remote`) read them.
 """
 
 from __future__ import annotations
@@ -42,9 +42,3 @@ def host_connection(cluster: Cluster, index: int, overrides: dict[str, dict[str,
         if getattr(conn, field) is not None:
             host[variable] = secret_ref(connection_secret(index, field))
     return host | overrides.get(node.name, {})
-
-
-def connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """Every node's connection variables, as the inventory's host_vars hold them."""
-    overrides = node_connections(cluster)
-    return {node.name: host_connection(cluster, index, overrides) for index, node in enumerate(cluster.nodes)}

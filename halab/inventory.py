@@ -39,6 +39,7 @@ from .output import OutputDir
 from .ownership import Changes, digest, read_manifest, read_owned, sync
 from .secrets import (
     HACLUSTER_PASSWORD,
+    SECRET_REF,
     PlainSecret,
     SecretRef,
     fence_password,
@@ -576,9 +577,6 @@ def build_inventory(cluster: Cluster, connections: dict[str, dict[str, Any]] | N
     return Inventory(groups=groups, group_vars=group_vars, host_vars=_host_vars(cluster, connections or {}))
 
 
-_SECRET_REF = re.compile(r"\{\{ lookup\('halab\.ha\.secret', halab_secrets\['[^'\n]*'\]\) \}\}")
-
-
 def _listed_value(value: Any) -> Any:
     """A value as `ansible-inventory --list` shows it, back to what halab wrote: `!unsafe`
     data as plain text, `!vault` values still encrypted, secret lookups as SecretRef."""
@@ -590,7 +588,7 @@ def _listed_value(value: Any) -> Any:
         return {key: _listed_value(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_listed_value(item) for item in value]
-    if isinstance(value, str) and _SECRET_REF.fullmatch(value):
+    if isinstance(value, str) and SECRET_REF.fullmatch(value):
         return SecretRef(value)
     return value
 

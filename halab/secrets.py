@@ -9,6 +9,7 @@ before any host is touched). The resolving rules themselves live in the collecti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -72,10 +73,27 @@ class SecretRef(str):
     __slots__ = ()
 
 
+# A `secret_ref` as written; group 1 is the secret's key in `halab_secrets`.
+SECRET_REF = re.compile(r"\{\{ lookup\('halab\.ha\.secret', halab_secrets\['([^'\n]*)'\]\) \}\}")
+
+
 def secret_ref(path: FieldPath) -> SecretRef:
     """The lookup of the secret at `path`: the expression holds only halab's own key (field
     names, indexes), so no path, name or value from the file can change it."""
     return SecretRef(f"{{{{ lookup('halab.ha.secret', halab_secrets['{format_path(path)}']) }}}}")
+
+
+def resolve_ref(ref: SecretRef, sources: dict[str, Any]) -> str:
+    """The value `ref` yields on the nodes' side, resolved here by the lookup's own rules from
+    the inventory's `halab_secrets` (no template evaluated). SecretError names what is missing."""
+    match = SECRET_REF.fullmatch(ref)
+    key = match.group(1) if match else "?"
+    source = sources.get(key)
+    if not isinstance(source, dict):
+        raise rules().SecretError(f"secret {key}: halab_secrets has no source for it")
+    if isinstance(source.get("vault"), VaultValue):
+        raise rules().SecretError(f"secret {key}: is an !vault value, which halab decrypts only for a run")
+    return str(rules().resolve(source))
 
 
 def rules() -> ModuleType:

@@ -238,13 +238,15 @@ def test_no_value_reaches_ssh_as_an_option(tmp_path: Path) -> None:
         "  StrictHostKeyChecking no\n  ProxyJump jumper@jump.example.net:2022\n"
     ))  # fmt: skip
     cluster = load_cluster(EXAMPLE)
-    argv = Hosts(cluster.with_connections(sshconfig.load(config, cluster))).argv("web2", "true")
+    given = {node: found | {"ansible_become": True} for node, found in sshconfig.load(config, cluster).items()}
+    argv = Hosts(cluster.with_connections(given)).argv("web2", "true")
     host_at = argv.index("--") + 1
-    assert argv[host_at:] == ["127.0.0.1", "true"]
+    assert argv[host_at:] == ["127.0.0.1", "sudo -H -n -u root -- sh -c true"]
     assert argv[argv.index("-i") + 1] == "/home/a b/k -o ProxyCommand=x"
     assert argv[argv.index("-l") + 1] == "vagrant" and argv[argv.index("-p") + 1] == "2200"
     flags = [(arg, argv[i + 1]) for i, arg in enumerate(argv[:host_at - 1]) if arg.startswith("-")]
     assert {flag for flag, _ in flags} <= {"-o", "-p", "-i", "-l"}
-    carried = {"BatchMode", "LogLevel", "ConnectTimeout", "IdentityFile", "StrictHostKeyChecking", "ProxyJump"}
+    carried = {"BatchMode", "LogLevel", "ConnectTimeout", "IdentityFile", "StrictHostKeyChecking", "ProxyJump",
+               "ControlMaster", "ControlPath", "ControlPersist"}  # fmt: skip
     assert {value.split("=", 1)[0] for flag, value in flags if flag == "-o"} <= carried
     assert ("-o", 'IdentityFile="/home/a b/second key"') in flags
