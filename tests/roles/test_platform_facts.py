@@ -45,7 +45,9 @@ def test_the_same_facts_as_setup(tmp_path: Path) -> None:
 def test_debian_13_and_a_redhat_family_host() -> None:
     trixie = ('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\n'
               "ID=debian\nVERSION_CODENAME=trixie\n")
-    facts = platform_facts(f"{trixie}{SEPARATOR}\n13.2\n{SEPARATOR}\nweb1.lab\n{SEPARATOR}\nsystemd\n")
+    output = f"{trixie}{SEPARATOR}\n13.2\n{SEPARATOR}\nweb1.lab\n{SEPARATOR}\nsystemd\n"
+    assert platform_facts(output.replace("\n", "\r\n")) == platform_facts(output)  # ssh with a pty
+    facts = platform_facts(output)
     assert facts == {"os_family": "Debian", "distribution": "Debian", "distribution_version": "13.2",
                      "distribution_major_version": "13", "distribution_release": "trixie", "nodename": "web1.lab",
                      "hostname": "web1", "pkg_mgr": "apt", "service_mgr": "systemd"}  # fmt: skip

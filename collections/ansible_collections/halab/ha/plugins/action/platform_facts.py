@@ -35,7 +35,7 @@ def _os_release(text):
 
 def platform_facts(stdout):
     """The facts from the command's output, named and valued as `setup` names them."""
-    sections = stdout.split(SEPARATOR + "\n")
+    sections = re.split(rf"^{SEPARATOR}$", stdout.replace("\r\n", "\n"), flags=re.MULTILINE)  # \r\n: a pty
     if len(sections) != 4:
         raise AnsibleActionFail("could not read /etc/os-release and uname -n on this host")
     release, debian_version, nodename, service_mgr = (section.strip() for section in sections)
