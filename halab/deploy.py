@@ -29,10 +29,10 @@ class OperatorState:
         """`handler`, also collecting halab_cib's report from the task results."""
 
         def handle(event: dict[str, Any]) -> bool:
-            if event.get("event") == "runner_on_ok":
+            if event.get("event") == "runner_on_ok":  # halab_cib's comparison, then its apply: once each
                 res = event.get("event_data", {}).get("res", {})
-                self.kept += res.get("kept_operator_state") or []
-                self.removed += res.get("removed_operator_state") or []
+                self.kept += [line for line in res.get("kept_operator_state") or [] if line not in self.kept]
+                self.removed += [line for line in res.get("removed_operator_state") or [] if line not in self.removed]
             return handler(event)
 
         return handle
