@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -89,10 +90,16 @@ def check_engine(docker_host: str, image: str) -> None:
                          "or Debian's docker.io (its daemon is not needed)")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Service:
+    docker_host: str
+    pid: int
+
+
 @contextmanager
-def podman_service(workdir: Path, timeout: float = 30.0) -> Iterator[str]:
-    """Run `podman system service` on a socket in `workdir`; yield its DOCKER_HOST. The
-    service is stopped on exit by its own PID (SIGTERM, then SIGKILL)."""
+def podman_service(workdir: Path, timeout: float = 30.0) -> Iterator[Service]:
+    """Run `podman system service` on a socket in `workdir` until the block ends, then stop
+    it by its own PID (SIGTERM, then SIGKILL)."""
     binary = engine_binary("podman")
     conf = workdir / "containers.conf"
     conf.write_text(CONTAINERS_CONF)
@@ -110,7 +117,7 @@ def podman_service(workdir: Path, timeout: float = 30.0) -> Iterator[str]:
                 raise OperationFailed(f"podman system service did not answer on {docker_host}: "
                                       f"{log.read_text()[-800:]}")
             time.sleep(0.2)
-        yield docker_host
+        yield Service(docker_host, service.pid)
     finally:
         _stop(service)
         _drop_stale_cni_rules(rules_before)
