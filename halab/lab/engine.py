@@ -37,9 +37,10 @@ default_ulimits = []
 runtime = "runc"
 exit_command_delay = 10
 """
-# Podman 4.3's CNI firewall plugin leaves a network's isolation rules behind when the
-# network is removed; podman_service drops those its run added (docs/lab.md).
+# Podman 4.3's CNI plugins leave a removed network's isolation rules and its address
+# bookkeeping (host-local IPAM) behind; podman_service drops those its run added (docs/lab.md).
 CNI_CHAINS = ("CNI-ISOLATION-STAGE-1", "CNI-ISOLATION-STAGE-2")
+CNI_IPAM = Path("/var/lib/cni/networks")
 START_FIX = ("start Docker, or Podman's API service: podman system service --time 0 unix:///run/halab-podman.sock "
              "(docs/lab.md#containers-for-ci: the containers.conf it may need)")
 
@@ -105,7 +106,7 @@ def podman_service(workdir: Path, timeout: float = 30.0) -> Iterator[Service]:
     conf.write_text(CONTAINERS_CONF)
     docker_host = f"unix://{workdir / 'podman.sock'}"
     log = workdir / "podman-service.log"
-    rules_before = _cni_rules()
+    rules_before, ipam_before = _cni_rules(), _ipam_dirs()
     with log.open("w") as out:
         service = subprocess.Popen([binary, "system", "service", "--time", "0", docker_host],
                                    env=os.environ | {"CONTAINERS_CONF": str(conf)}, stdin=subprocess.DEVNULL,
@@ -121,6 +122,7 @@ def podman_service(workdir: Path, timeout: float = 30.0) -> Iterator[Service]:
     finally:
         _stop(service)
         _drop_stale_cni_rules(rules_before)
+        _drop_stale_ipam(binary, ipam_before)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -147,3 +149,14 @@ def _drop_stale_cni_rules(before: set[str]) -> None:
         bridges = {words[i + 1] for i, word in enumerate(words[:-1]) if word in ("-i", "-o")}
         if bridges and not any(Path("/sys/class/net", bridge).exists() for bridge in bridges):
             run(["iptables", "-D", *words[1:]], check=False)
+
+
+def _ipam_dirs() -> set[Path]:
+    return set(CNI_IPAM.iterdir()) if CNI_IPAM.is_dir() else set()
+
+
+def _drop_stale_ipam(binary: str, before: set[Path]) -> None:
+    """Delete the IPAM directories made since `before` whose network is gone."""
+    for directory in _ipam_dirs() - before:
+        if run([binary, "network", "exists", directory.name], check=False).returncode != 0:
+            shutil.rmtree(directory, ignore_errors=True)

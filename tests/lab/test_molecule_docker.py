@@ -15,7 +15,7 @@ import pytest
 
 from halab.errors import InputError
 from halab.lab.containerimage import release_tag
-from halab.lab.engine import check_engine, podman_service
+from halab.lab.engine import CNI_IPAM, check_engine, podman_service
 from halab.lab.proc import run
 
 from ..conftest import ROOT
@@ -51,6 +51,8 @@ def _engine_objects() -> list[str]:
 def _leftovers() -> list[str]:
     """Everything of the scenario still on this machine: engine objects, rules, processes."""
     found = _engine_objects()
+    if (CNI_IPAM / NETWORK).exists():  # dropped when the service stops
+        found.append(f"address bookkeeping {CNI_IPAM / NETWORK}")
     rules = run(["iptables-save"], check=False).stdout + run(["iptables-save", "-t", "nat"], check=False).stdout
     found += [f"rule {line}" for line in rules.splitlines() if SUBNET in line]
     for pid in filter(str.isdigit, os.listdir("/proc")):
