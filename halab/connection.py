@@ -28,6 +28,16 @@ def node_connections(cluster: Cluster) -> dict[str, dict[str, Any]]:
     return {name: lab.get(name, {}) | given.get(name, {}) for name in lab.keys() | given.keys()}
 
 
+# Connections that reach a node over SSH. Others (community.docker.docker: ansible_host
+# is a container name) have no SSH port: none is written or checked for them.
+SSH_CONNECTIONS = frozenset({"ssh", "ansible.builtin.ssh", "paramiko", "paramiko_ssh", "ansible.builtin.paramiko_ssh",
+                             "smart"})  # fmt: skip
+
+
+def over_ssh(hostvars: dict[str, Any]) -> bool:
+    return str(hostvars.get("ansible_connection", "ssh")) in SSH_CONNECTIONS
+
+
 def host_connection(cluster: Cluster, index: int, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The Ansible connection variables of node `index`: its file's, then `overrides`."""
     node = cluster.nodes[index]
@@ -35,7 +45,7 @@ def host_connection(cluster: Cluster, index: int, overrides: dict[str, dict[str,
     host: dict[str, Any] = {
         "ansible_host": conn.host or str(cluster.primary_address(node)),
         "ansible_user": conn.user,
-        "ansible_port": conn.port,
+        **({"ansible_port": conn.port} if over_ssh(conn.vars) else {}),
         **conn.vars,
     }
     for field, variable in CONNECTION_SECRETS.items():

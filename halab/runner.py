@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .connection import node_connections
+from .connection import node_connections, over_ssh
 from .errors import InvalidInput, Problem
 from .inventory import Inventory, build_inventory, cluster_digest, from_listing, write_inventory
 from .model import Cluster
@@ -51,16 +51,17 @@ def _reachable(address: str, port: int, timeout: float) -> bool:
 
 
 def check_reachable(cluster: Cluster, hostvars: dict[str, dict[str, Any]], timeout: float = 3.0) -> list[Problem]:
-    """Every target answers on its SSH port (checked in parallel, before any change)."""
+    """Every target reached over SSH answers on its SSH port (in parallel, before any change)."""
     targets = {
         node.name: (str(hostvars[node.name]["ansible_host"]), int(hostvars[node.name]["ansible_port"]))
         for node in cluster.nodes
+        if over_ssh(hostvars[node.name])
     }
     with ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
         answers = dict(zip(targets, pool.map(lambda t: _reachable(*t, timeout), targets.values()), strict=True))
     problems = []
     for index, node in enumerate(cluster.nodes):
-        if not answers[node.name]:
+        if not answers.get(node.name, True):
             host, port = targets[node.name]
             problems.append(
                 Problem(

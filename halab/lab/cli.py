@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import click
 
 from halab.errors import EXIT_INTERRUPTED, HalabError, InputError, InvalidInput
-from halab.lab import bmc, deps, state
+from halab.lab import bmc, containerimage, deps, state
 from halab.lab import lab as ops
 from halab.lab.image import DEFAULT_RELEASE, RELEASES
 from halab.lab.spec import LabSpec, check_lab_name, lab_spec_from_cluster
@@ -127,6 +129,28 @@ def up(cluster_file: str | None, count: int | None, name: str | None, backend: s
     click.echo(f"lab {spec.name} is up ({len(spec.nodes)} nodes).", err=True)
     if cluster_file is not None:
         click.echo(f"Next: halab deploy {cluster_file}", err=True)
+
+
+@lab.command()
+@click.option("--release", type=click.Choice(list(RELEASES)), default=DEFAULT_RELEASE, show_default=True)
+@click.option("--engine", type=click.Choice(containerimage.ENGINES), default="podman", show_default=True,
+              help="the engine's CLI imports the image (docker: the engine behind DOCKER_HOST)")  # fmt: skip
+@click.option("--check", is_flag=True,
+              help="build nothing: exit 2 with the fix unless DOCKER_HOST answers and holds the image")  # fmt: skip
+@_handled
+def image(release: str, engine: str, check: bool) -> None:
+    """The lab's Debian base as a container image (systemd init, sshd, python3), for
+    Molecule's docker driver; cached by recipe. Prints the image's tags."""
+    from halab.lab.engine import check_engine
+
+    if check:
+        check_engine(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), containerimage.release_tag(release))
+        click.echo(containerimage.release_tag(release))
+        return
+    started = time.monotonic()
+    tag = containerimage.export_image(release, engine, say=lambda msg: click.echo(msg, err=True))
+    click.echo(f"{tag}\n{containerimage.release_tag(release)}")
+    click.echo(f"done in {time.monotonic() - started:.1f} s", err=True)
 
 
 @lab.command()

@@ -14,14 +14,13 @@ from halab.validation import load_cluster
 
 from ..conftest import ROOT
 
-SCENARIO_INVENTORY = ROOT / "molecule" / "cluster" / "inventory"
 
-
-def test_cluster_scenario_inventory_is_regenerated_from_its_cluster_file(tmp_path: Path) -> None:
-    """molecule/cluster/inventory is `halab inventory molecule/cluster/cluster.yml` output."""
-    write_inventory(build_inventory(load_cluster(ROOT / "molecule" / "cluster" / "cluster.yml")), tmp_path,
-                    "molecule/cluster/cluster.yml")
-    compared = filecmp.dircmp(tmp_path, SCENARIO_INVENTORY)
+@pytest.mark.parametrize("scenario", ["cluster", "docker"])
+def test_scenario_inventory_is_regenerated_from_its_cluster_file(tmp_path: Path, scenario: str) -> None:
+    """molecule/S/inventory is `halab inventory molecule/S/cluster.yml` output."""
+    source = f"molecule/{scenario}/cluster.yml"
+    write_inventory(build_inventory(load_cluster(ROOT / source)), tmp_path, source)
+    compared = filecmp.dircmp(tmp_path, ROOT / "molecule" / scenario / "inventory")
     stale: list[str] = []
 
     def walk(cmp: filecmp.dircmp, prefix: str = "") -> None:
@@ -30,7 +29,7 @@ def test_cluster_scenario_inventory_is_regenerated_from_its_cluster_file(tmp_pat
             walk(sub, f"{prefix}{name}/")
 
     walk(compared)
-    assert not stale, f"regenerate with: halab inventory molecule/cluster/cluster.yml -o {SCENARIO_INVENTORY}"
+    assert not stale, f"regenerate with: halab inventory {source} -o molecule/{scenario}/inventory"
 
 
 @pytest.mark.lab
