@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from halab.connection import node_connections
+from halab.connection import host_connection, node_connections
 from halab.inventory import build_inventory
 from halab.runner import check_reachable
 from halab.validation import load_cluster
@@ -26,7 +26,8 @@ def test_a_container_connection_has_no_ssh_port_to_write_or_check() -> None:
     """molecule/docker's nodes are reached with `docker exec`: testinfra would read an
     ansible_port as part of the container's name, and there is no SSH port to probe."""
     cluster = load_cluster(ROOT / "molecule" / "docker" / "cluster.yml")
-    hostvars = connections(cluster)
+    overrides = node_connections(cluster)
+    hostvars = {node.name: host_connection(cluster, i, overrides) for i, node in enumerate(cluster.nodes)}
     assert hostvars["hd1"] == {"ansible_host": "hd1", "ansible_user": "root",
                                "ansible_connection": "community.docker.docker"}  # fmt: skip
     assert check_reachable(cluster, hostvars, timeout=0.1) == []
