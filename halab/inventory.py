@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from .connection import host_connection
 from .model import (
@@ -25,6 +26,7 @@ from .model import (
     CloneResource,
     Cluster,
     Colocation,
+    DrbdResource,
     Fencing,
     FilesystemResource,
     GroupResource,
@@ -42,6 +44,7 @@ from .secrets import (
     SECRET_REF,
     PlainSecret,
     SecretRef,
+    drbd_shared_secret,
     fence_password,
     lookup_source,
     secret_places,
@@ -224,8 +227,9 @@ def _drbd_section(cluster: Cluster, cib: _CibConfig) -> None:
         ]
         cib.primitives.append(_primitive(drbd_primitive(res.name), "ocf:linbit:drbd", {"drbd_resource": res.name},
                                          ops, {}))  # fmt: skip
-        meta = {"promoted-max": "1", "promoted-node-max": "1", "clone-max": "2", "clone-node-max": "1",
-                "notify": "true"}  # fmt: skip
+        # One instance per replicating node (3 with DRBD 9 over three nodes), one Promoted.
+        meta = {"promoted-max": "1", "promoted-node-max": "1", "clone-max": str(len(cluster.drbd_nodes(res))),
+                "clone-node-max": "1", "notify": "true"}  # fmt: skip
         clone = drbd_clone(res.name)
         cib.clones.append({"id": clone, "resource": drbd_primitive(res.name), "promotable": True, "meta": meta})
         for node in cluster.members:
@@ -392,7 +396,7 @@ def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
         return {"drbd_resources": []}
     resources = []
     minors = cluster.drbd_minors()
-    for res in cluster.drbd.resources:
+    for index, res in enumerate(cluster.drbd.resources):
         minor = minors[res.name]
         net = cluster.drbd_network(res)
         nodes = [
@@ -417,11 +421,30 @@ def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
                 "protocol": res.protocol,
                 "nodes": nodes,
                 "initial_sync": res.initial_sync,
-                "resync_rate": res.resync_rate,
                 "allow_existing_filesystem": res.allow_existing_filesystem,
+                "fencing": cluster.drbd_fencing(res),
+                **_drbd_options(res, index),
             }
         )
-    return {"drbd_version": cluster.drbd.version, "drbd_resources": resources, "drbd_fencing": cluster.fencing_enabled}
+    return {"drbd_version": cluster.drbd.version, "drbd_resources": resources}
+
+
+def _drbd_option_names(options: BaseModel) -> dict[str, Any]:
+    """The options that are set, under DRBD's names (after_sb_0pri -> after-sb-0pri)."""
+    return {name.replace("_", "-"): value for name, value in options if value is not None}
+
+
+def _drbd_options(res: DrbdResource, index: int) -> dict[str, Any]:
+    """A resource's net and disk options as DRBD names them, and its shared secret's lookup."""
+    net = _drbd_option_names(res.net_options)
+    if res.shared_secret is not None:
+        net["cram-hmac-alg"] = res.cram_hmac_alg or "sha256"
+    disk = {"resync-rate": res.resync_rate} if res.resync_rate is not None else {}
+    return {
+        "net_options": net,
+        "disk_options": disk | _drbd_option_names(res.disk_options),
+        "shared_secret": None if res.shared_secret is None else secret_ref(drbd_shared_secret(index)),
+    }
 
 
 def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:

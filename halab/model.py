@@ -435,6 +435,43 @@ class Constraints(Strict):
     order: list[Order] = Field(default_factory=list)
 
 
+DrbdFencing = Literal["resource-and-stonith", "resource-only"]
+
+
+class DrbdNetOptions(Strict):
+    """DRBD net options halab passes on (drbd.conf(5)); DRBD's defaults where unset.
+
+    The split-brain policies take DRBD's words except those naming a node
+    (`discard-node-NAME`) or needing a handler halab does not install (`call-pri-lost-after-sb`).
+    """
+
+    after_sb_0pri: Literal[
+        "disconnect", "discard-younger-primary", "discard-older-primary", "discard-zero-changes",
+        "discard-least-changes",
+    ] | None = Field(default=None, description="after-sb-0pri: split brain, no node Primary")  # fmt: skip
+    after_sb_1pri: Literal["disconnect", "consensus", "violently-as0p", "discard-secondary"] | None = Field(
+        default=None, description="after-sb-1pri: split brain, one node Primary"
+    )
+    after_sb_2pri: Literal["disconnect", "violently-as0p"] | None = Field(
+        default=None, description="after-sb-2pri: split brain, both nodes Primary"
+    )
+    max_buffers: Annotated[int, Field(ge=32, le=131072)] | None = Field(default=None, description="max-buffers")
+    sndbuf_size: Annotated[int, Field(ge=0, le=10485760)] | None = Field(
+        default=None, description="sndbuf-size in bytes; 0 lets the kernel tune it"
+    )
+
+
+class DrbdDiskOptions(Strict):
+    """DRBD disk (and resync controller) options halab passes on; DRBD's defaults where unset."""
+
+    on_io_error: Literal["detach", "pass_on"] | None = Field(default=None, description="on-io-error")
+    al_extents: Annotated[int, Field(ge=67, le=65534)] | None = Field(default=None, description="al-extents")
+    c_plan_ahead: Annotated[int, Field(ge=0, le=300)] | None = Field(
+        default=None, description="c-plan-ahead in tenths of a second; 0 turns the dynamic resync controller off"
+    )
+    c_max_rate: Rate | None = Field(default=None, description="c-max-rate, e.g. 500M")
+
+
 class DrbdResource(Strict):
     name: Name
     port: Annotated[int, Field(ge=1024, le=65535)] = 7789
@@ -447,6 +484,15 @@ class DrbdResource(Strict):
     initial_sync: Literal["full", "skip"] = "full"
     allow_existing_filesystem: Bool = False
     resync_rate: Rate | None = None
+    fencing: DrbdFencing | None = Field(
+        default=None, description="default: resource-and-stonith with fencing, resource-only without"
+    )
+    net_options: DrbdNetOptions = Field(default_factory=DrbdNetOptions)
+    disk_options: DrbdDiskOptions = Field(default_factory=DrbdDiskOptions)
+    shared_secret: Secret | None = Field(default=None, description="peers authenticate with it (a secret)")
+    cram_hmac_alg: Literal["sha256", "sha512", "sha1"] | None = Field(
+        default=None, description="cram-hmac-alg; default sha256 with a shared_secret"
+    )
 
     def minor_at(self, position: int) -> int:
         """Its minor (/dev/drbdN) as resource number `position`: the given one, else the position."""
@@ -676,6 +722,14 @@ class Cluster(Strict):
     def drbd_nodes(self, res: DrbdResource) -> list[str]:
         """The nodes a DRBD resource replicates between: the listed ones, else every member."""
         return res.nodes or [node.name for node in self.members]
+
+    def drbd_fencing(self, res: DrbdResource) -> DrbdFencing:
+        """A DRBD resource's fencing policy: the given one, else resource-and-stonith when the
+        cluster has STONITH (I/O freezes until the peer is fenced: no split brain) and
+        resource-only without (a fence that never comes would freeze I/O for good)."""
+        if res.fencing is not None:
+            return res.fencing
+        return "resource-and-stonith" if self.fencing_enabled else "resource-only"
 
     def drbd_network(self, res: DrbdResource) -> str:
         """The network a DRBD resource replicates over: the given one, else corosync link 0."""

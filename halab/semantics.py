@@ -21,6 +21,7 @@ from .model import (
     CloneResource,
     Cluster,
     Colocation,
+    DrbdResource,
     Fencing,
     FilesystemResource,
     GroupResource,
@@ -639,6 +640,7 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
                     f"no backing disk for '{name}'",
                     "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
                 )
+        yield from _drbd_policies(cluster, base, res)
         net_name = cluster.drbd_network(res)
         if net_name not in {n.name for n in cluster.networks}:
             yield (*base, "network"), f"unknown network '{net_name}'", "name a network from networks:"
@@ -646,6 +648,18 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
         for name in nodes:
             if name in members and net_name not in cluster.node(name).addresses:
                 yield (*base, "network"), f"'{name}' has no address on '{net_name}'", "give it an address there"
+
+
+def _drbd_policies(cluster: Cluster, base: tuple[str | int, ...], res: DrbdResource) -> Iterator[Finding]:
+    """Fencing and authentication settings DRBD would accept but that cannot work."""
+    if res.fencing == "resource-and-stonith" and not cluster.fencing_enabled:
+        yield (
+            (*base, "fencing"),
+            "resource-and-stonith freezes I/O until the peer is fenced, and this cluster has no STONITH",
+            "configure fencing.devices, or use fencing: resource-only (or leave it out)",
+        )
+    if res.cram_hmac_alg is not None and res.shared_secret is None:
+        yield (*base, "cram_hmac_alg"), "cram_hmac_alg without a shared_secret", "set shared_secret, or remove it"
 
 
 def _vrrp(cluster: Cluster) -> Iterator[Finding]:
