@@ -26,6 +26,7 @@ from .model import (
     CloneResource,
     Cluster,
     Colocation,
+    CorosyncLink,
     DrbdResource,
     Fencing,
     FilesystemResource,
@@ -237,8 +238,21 @@ def _drbd_section(cluster: Cluster, cib: _CibConfig) -> None:
                 cib.avoid(clone, node.name)
 
 
+def _ip_placement(cluster: Cluster, cib: _CibConfig) -> None:
+    """A routed cluster: whatever holds floating IPs never runs on a member without an
+    address on their networks (-INFINITY there; IPaddr2 could not bring the address up)."""
+    if not cluster.routed:
+        return
+    tops = dict.fromkeys(cluster.outermost(r.name) for r in cluster.resources if isinstance(r, IpResource))
+    for top in tops:
+        candidates = cluster.ip_candidates(top)
+        for node in cluster.members:
+            if node.name not in candidates:
+                cib.avoid(top, node.name)
+
+
 def _ip_primitive(cluster: Cluster, res: IpResource) -> dict[str, Any]:
-    net = cluster.network(res.network) if res.network else cluster.network_of(res.address)
+    net = cluster.ip_network(res)
     assert net is not None  # guaranteed by validation
     params = {"ip": str(res.address), "cidr_netmask": res.cidr_netmask or net.subnet.prefixlen,
               "nic": res.nic or net.interface}  # fmt: skip
@@ -295,6 +309,7 @@ def _resources_section(cluster: Cluster, cib: _CibConfig) -> None:
             if res.promotable:
                 meta = {"notify": "true", **meta}
             cib.clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": meta})
+    _ip_placement(cluster, cib)
 
 
 def _constraints_section(cluster: Cluster, cib: _CibConfig) -> None:
@@ -377,7 +392,7 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
         "corosync_cluster_name": cluster.name,
         "corosync_transport": corosync.transport,
         "corosync_link_mode": corosync.link_mode,
-        "corosync_links": [{"linknumber": i, "network": net.name} for i, net in enumerate(cluster.link_networks)],
+        "corosync_links": [_corosync_link(i, link) for i, link in enumerate(cluster.links)],
         "corosync_crypto_cipher": corosync.crypto.cipher,
         "corosync_crypto_hash": corosync.crypto.hash,
         "corosync_token": corosync.token,
@@ -389,6 +404,17 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
         "corosync_quorum_auto_tie_breaker": quorum.auto_tie_breaker,
         "corosync_qdevice": qdevice,
     }
+
+
+# Per-link options and the corosync.conf interface keys they become.
+KNET_LINK_OPTIONS = {"priority": "knet_link_priority", "transport": "knet_transport", "mcastport": "mcastport",
+                     "ping_interval": "knet_ping_interval", "ping_timeout": "knet_ping_timeout",
+                     "pong_count": "knet_pong_count"}  # fmt: skip
+
+
+def _corosync_link(number: int, link: CorosyncLink) -> dict[str, Any]:
+    options = {KNET_LINK_OPTIONS[key]: value for key, value in link if key in KNET_LINK_OPTIONS and value is not None}
+    return {"linknumber": number, "networks": list(link.networks), "options": options}
 
 
 def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
@@ -564,7 +590,9 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
         host["halab_addresses"] = {net: str(addr) for net, addr in node.addresses.items()}
         if node.name in ids:
             host["corosync_nodeid"] = ids[node.name]
-            host["corosync_link_addresses"] = [str(node.addresses[net.name]) for net in cluster.link_networks]
+            host["corosync_link_addresses"] = [
+                str(node.addresses[str(cluster.link_network(node, link))]) for link in cluster.links
+            ]
             for variable, values in (("attributes", node.attributes), ("utilization", node.utilization)):
                 if values:
                     host[f"pacemaker_node_{variable}"] = _attributes(values)

@@ -206,8 +206,28 @@ class QDevice(Strict):
     network: Name | None = Field(default=None, description="network to reach qnetd; default first link")
 
 
+Milliseconds = Annotated[int, Field(ge=1, le=60000)]
+
+
+class CorosyncLink(Strict):
+    """A knet link with options of its own. Several networks make a routed link (one per
+    room): each member has an address on one of them, and the rooms route between them."""
+
+    networks: list[Name] = Field(min_length=1, description="one network, or one per room of a routed cluster")
+    priority: Annotated[int, Field(ge=0, le=255)] | None = Field(
+        default=None, description="knet_link_priority: in passive link_mode the highest one carries the traffic"
+    )
+    transport: Literal["udp", "sctp"] | None = Field(default=None, description="knet_transport; corosync's: udp")
+    mcastport: Port | None = Field(default=None, description="the link's UDP/SCTP port; corosync's: 5405 + link")
+    ping_interval: Milliseconds | None = Field(default=None, description="knet_ping_interval, ms")
+    ping_timeout: Milliseconds | None = Field(default=None, description="knet_ping_timeout, ms")
+    pong_count: Annotated[int, Field(ge=1, le=255)] | None = Field(default=None, description="knet_pong_count")
+
+
 class Corosync(Strict):
-    links: list[Name] | None = Field(default=None, description="networks carrying heartbeat, link 0 first")
+    links: list[Name | CorosyncLink] | None = Field(
+        default=None, description="heartbeat links, link 0 first: a network's name, or a link with options"
+    )
     transport: Literal["knet", "udpu", "udp"] = "knet"
     link_mode: Literal["passive", "active", "rr"] = "passive"
     crypto: Crypto = Field(default_factory=Crypto)
@@ -693,23 +713,57 @@ class Cluster(Strict):
         """The first network: SSH, the package mirror, /etc/hosts, the lab's host and BMCs."""
         return self.networks[0]
 
+    @property
+    def primary_networks(self) -> list[str]:
+        """The first network and, when it belongs to a routed corosync link, that link's other
+        networks (a node in another room is reached there)."""
+        first = self.primary_network.name
+        return next((link.networks for link in self.links if first in link.networks), [first])
+
     def primary_address(self, node: Node) -> IPv4Address:
-        return node.addresses[self.primary_network.name]
+        """Where SSH and /etc/hosts reach a node: its address on the first of the primary networks it has."""
+        return next(node.addresses[name] for name in self.primary_networks if name in node.addresses)
 
     @property
-    def link_names(self) -> list[str]:
-        """Networks carrying corosync's heartbeat, link 0 first: the file's, else the primary one."""
-        return self.corosync.links or [self.primary_network.name]
+    def links(self) -> list[CorosyncLink]:
+        """Corosync's heartbeat links, link 0 first: the file's, else one on the primary network."""
+        given = self.corosync.links or [self.primary_network.name]
+        return [CorosyncLink(networks=[link]) if isinstance(link, str) else link for link in given]
 
     @property
-    def link_networks(self) -> list[Network]:
-        return [self.network(name) for name in self.link_names]
+    def routed(self) -> bool:
+        """Members sit on different networks of one link (a cluster across routed rooms)."""
+        return any(len(link.networks) > 1 for link in self.links)
+
+    def link_network(self, node: Node, link: CorosyncLink) -> str | None:
+        """The network of `link` that `node` has an address on."""
+        return next((name for name in link.networks if name in node.addresses), None)
 
     @property
     def qdevice_network(self) -> str | None:
-        """The network members reach qnetd on: the file's, else corosync link 0."""
-        qdevice = self.corosync.qdevice
-        return None if qdevice is None else qdevice.network or self.link_names[0]
+        """The network members reach qnetd on: the file's, else the arbitrator's network of
+        corosync link 0 (its first network when it has none)."""
+        qdevice, link = self.corosync.qdevice, self.links[0]
+        if qdevice is None or qdevice.network is not None:
+            return None if qdevice is None else qdevice.network
+        host = next((node for node in self.nodes if node.name == qdevice.host), None)
+        return (host and self.link_network(host, link)) or link.networks[0]
+
+    def ip_network(self, ip: IpResource) -> Network | None:
+        """The network that carries a floating IP: the given one, else the one whose subnet holds it."""
+        return self.network(ip.network) if ip.network else self.network_of(ip.address)
+
+    def outermost(self, name: str) -> str:
+        """The resource Pacemaker places for `name`: its clone, else its group, else itself."""
+        group = next((r.name for r in self.resources if isinstance(r, GroupResource) and name in r.members), name)
+        return next((r.name for r in self.resources if isinstance(r, CloneResource) and r.resource == group), group)
+
+    def ip_candidates(self, top: str) -> list[str]:
+        """Members that have the network of every floating IP placed with `top` (itself, or
+        the members of its group or clone): the only ones it may run on."""
+        ips = [r for r in self.resources if isinstance(r, IpResource) and self.outermost(r.name) == top]
+        nets = {net.name for net in map(self.ip_network, ips) if net is not None}
+        return [node.name for node in self.members if nets <= set(node.addresses)]
 
     def drbd_minors(self) -> dict[str, int]:
         """Each DRBD resource's minor (/dev/drbdN)."""
@@ -733,7 +787,7 @@ class Cluster(Strict):
 
     def drbd_network(self, res: DrbdResource) -> str:
         """The network a DRBD resource replicates over: the given one, else corosync link 0."""
-        return res.network or self.link_names[0]
+        return res.network or self.links[0].networks[0]
 
     def vrrp_priorities(self, inst: VrrpInstance) -> dict[str, int]:
         """Each director's VRRP priority: the given ones, else 150, 100, 50... in file order."""

@@ -21,6 +21,7 @@ from .model import (
     CloneResource,
     Cluster,
     Colocation,
+    CorosyncLink,
     DrbdResource,
     Fencing,
     FilesystemResource,
@@ -82,11 +83,12 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
                 "an arbitrator cannot also be a member, director or realserver",
                 "the qdevice arbitrator must be a separate host",
             )
-        if cluster.primary_network.name not in node.addresses:
+        if not set(cluster.primary_networks) & set(node.addresses):
             yield (
                 ("nodes", i, "addresses"),
-                f"no address on the primary network '{cluster.primary_network.name}'",
-                "every node needs an address on the first network (SSH, package mirror)",
+                f"no address on the primary network {' or '.join(map(repr, cluster.primary_networks))}",
+                "every node needs an address on the first network, or on another network of its routed "
+                "corosync link (SSH, package mirror)",
             )
         for net_name, address in node.addresses.items():
             path = ("nodes", i, "addresses", net_name)
@@ -179,24 +181,58 @@ def _node_roles(cluster: Cluster) -> Iterator[Finding]:
                 )
 
 
+def _link_path(cluster: Cluster, j: int, k: int) -> tuple[str | int, ...]:
+    """The field path of network `k` of link `j`, as the file writes the link."""
+    written = (cluster.corosync.links or [None])[j]
+    return ("corosync", "links", j, "networks", k) if isinstance(written, CorosyncLink) else ("corosync", "links", j)
+
+
+def _link_networks(cluster: Cluster) -> Iterator[Finding]:
+    """Each link's networks exist, belong to no other link, and each member has an address
+    on exactly one of them (a routed link: one network per room)."""
+    names = [net.name for net in cluster.networks]
+    listed = [(j, k, name) for j, link in enumerate(cluster.links) for k, name in enumerate(link.networks)]
+    seen: set[str] = set()
+    for j, k, name in listed:
+        if name not in names:
+            yield _link_path(cluster, j, k), f"unknown network '{name}'", f"use one of: {', '.join(names)}"
+        elif name in seen:
+            yield _link_path(cluster, j, k), f"network '{name}' is listed twice", "each link needs its own network"
+        seen.add(name)
+    for j, link in enumerate(cluster.links):
+        for node in cluster.members:
+            on = [name for name in link.networks if name in node.addresses]
+            if len(on) != 1:
+                which = "no address" if not on else f"addresses on {' and '.join(on)}"
+                yield (
+                    ("nodes", cluster.nodes.index(node), "addresses"),
+                    f"member has {which} on corosync link {j} ({', '.join(map(repr, link.networks))})",
+                    "every member needs an address on exactly one network of every link",
+                )
+
+
+def _link_options(cluster: Cluster) -> Iterator[Finding]:
+    """Per-link options are knet's; a ping timeout shorter than its interval never sees a pong."""
+    for j, written in enumerate(cluster.corosync.links or []):
+        if not isinstance(written, CorosyncLink):
+            continue
+        options = written.model_dump(exclude={"networks"}, exclude_none=True)
+        if options and cluster.corosync.transport != "knet":
+            yield ("corosync", "links", j), f"{', '.join(options)}: knet link options", "use transport: knet"
+        if written.ping_interval and written.ping_timeout and written.ping_timeout <= written.ping_interval:
+            yield (
+                ("corosync", "links", j, "ping_timeout"),
+                f"ping_timeout {written.ping_timeout} ms is not longer than ping_interval {written.ping_interval} ms",
+                "make ping_timeout longer than ping_interval (knet's default is about twice)",
+            )
+
+
 def _corosync(cluster: Cluster) -> Iterator[Finding]:
     members, corosync = cluster.members, cluster.corosync
     names = [net.name for net in cluster.networks]
-    links = cluster.link_names
-    for j, link in enumerate(links):
-        if link not in names:
-            yield ("corosync", "links", j), f"unknown network '{link}'", f"use one of: {', '.join(names)}"
-            continue
-        for node in members:
-            if link not in node.addresses:
-                i = cluster.nodes.index(node)
-                yield (
-                    ("nodes", i, "addresses"),
-                    f"member has no address on corosync link {j} ('{link}')",
-                    "every member needs an address on every link network",
-                )
-    for j, link in _indexed_duplicates(links):
-        yield ("corosync", "links", j), f"network '{link}' is listed twice", "each link needs its own network"
+    links = cluster.links
+    yield from _link_networks(cluster)
+    yield from _link_options(cluster)
     if len(links) > 8:
         yield ("corosync", "links"), "knet supports at most 8 links", "remove links"
     if corosync.transport != "knet" and len(links) > 1:
@@ -434,11 +470,19 @@ def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[se
         return
     if res.address in (net.subnet.network_address, net.subnet.broadcast_address):
         yield ("resources", i, "address"), f"{res.address} is not a host address of {net.subnet}", "pick a host address"
-    if any(net.name not in nets for nets in member_nets):
+    if not cluster.routed and any(net.name not in nets for nets in member_nets):
         yield (
             ("resources", i, "address"),
             f"not every member has an address on '{net.name}' to carry {res.address}",
-            "give every member an address on that network",
+            "give every member an address on that network (a routed cluster, whose corosync link "
+            "has one network per room, keeps each floating IP on the members of its network)",
+        )
+    elif cluster.routed and cluster.members and not cluster.ip_candidates(cluster.outermost(res.name)):
+        top = cluster.outermost(res.name)
+        yield (
+            ("resources", i, "address"),
+            f"no member has an address on the network of every floating IP of '{top}' ({net.name} among them)",
+            "keep floating IPs of different rooms in different groups, or give members addresses on both networks",
         )
     owners = [n.name for n in cluster.nodes if res.address in n.addresses.values()]
     if owners:
@@ -510,6 +554,8 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
             yield base, "a location needs exactly one of 'node' or 'rules'", "set node: NAME, or rules: [...]"
         elif loc.node is not None and loc.node not in members:
             yield (*base, "node"), f"'{loc.node}' is not a cluster member", f"use one of: {', '.join(sorted(members))}"
+        elif loc.node is not None and cluster.routed:
+            yield from _preferred_off_subnet(cluster, base, loc)
         yield from _location_rules(base, loc)
     for i, col in enumerate(cluster.constraints.colocation):
         base = ("constraints", "colocation", i)
@@ -529,6 +575,20 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
         yield from names.ref((*base, "then"), order.then)
         if order.first is not None and order.first == order.then:
             yield (*base, "then"), "a resource cannot be ordered after itself", "name another resource"
+
+
+def _preferred_off_subnet(cluster: Cluster, base: tuple[str | int, ...], loc: Location) -> Iterator[Finding]:
+    """A routed cluster keeps floating IPs on the members of their network: preferring a
+    node outside it can never be honoured."""
+    top = cluster.outermost(loc.resource)
+    holds_ip = any(isinstance(r, IpResource) and cluster.outermost(r.name) == top for r in cluster.resources)
+    candidates = cluster.ip_candidates(top)
+    if holds_ip and _score(loc.score) > 0 and loc.node not in candidates:
+        yield (
+            (*base, "node"),
+            f"'{loc.node}' has no address on the network of the floating IPs of '{top}': they never run there",
+            f"prefer one of: {', '.join(candidates) or '(none: see the IPs of the resource)'}",
+        )
 
 
 def _pair_or_sets(
@@ -887,11 +947,11 @@ def _failback(cluster: Cluster) -> Iterator[Finding]:
     resources = {r.name: r for r in cluster.resources}
     in_group = {m for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
     cloned = {r.resource for r in cluster.resources if isinstance(r, CloneResource)}
-    members = [n.name for n in cluster.members]
     for i, loc in enumerate(cluster.constraints.location):
         res = resources.get(loc.resource)
         if loc.role or not isinstance(res, (GroupResource, *PRIMITIVE_TYPES)) or res.name in in_group | cloned:
             continue
+        members = cluster.ip_candidates(res.name)  # a routed cluster's IPs run on their subnet only
         scores = {node: 0 for node in members}
         for other in cluster.constraints.location:
             if other.resource == res.name and not other.role and other.node in scores:

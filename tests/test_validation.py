@@ -132,6 +132,27 @@ MUTATIONS = [
     ("two-nodes-no-two-node", "corosync.quorum", {"two_node": False}, "corosync.quorum", "loses quorum"),
     ("link-network-unknown", "corosync.links", ["lan", "ring9"], "corosync.links[1]", "unknown network"),
     ("member-missing-link-address", "nodes.1.addresses", {"lan": "198.18.90.12"}, "nodes[1].addresses", "link 1"),
+    ("link-object-unknown-network", "corosync.links", ["lan", {"networks": ["ring9"]}],
+     "corosync.links[1].networks[0]", "unknown network"),
+    ("link-network-twice", "corosync.links", ["lan", {"networks": ["hb", "lan"]}], "corosync.links[1].networks[1]",
+     "listed twice"),
+    ("link-both-networks", "corosync.links", [{"networks": ["lan", "hb"]}], "nodes[0].addresses",
+     "addresses on lan and hb"),
+    ("link-priority-range", "corosync.links", [{"networks": ["lan"], "priority": 256}], "corosync.links[0].priority",
+     "255"),
+    ("link-transport-word", "corosync.links", [{"networks": ["lan"], "transport": "tcp"}],
+     "corosync.links[0].transport", "'sctp'"),
+    ("link-transport-off", "corosync.links", [{"networks": ["lan"], "transport": "off"}],
+     "corosync.links[0].transport", "'udp'"),
+    ("link-mcastport-range", "corosync.links", [{"networks": ["lan"], "mcastport": 0}], "corosync.links[0].mcastport",
+     "greater than or equal to 1"),
+    ("link-ping-timeout-short", "corosync.links", [{"networks": ["lan"], "ping_interval": 500, "ping_timeout": 500}],
+     "corosync.links[0].ping_timeout", "not longer than ping_interval"),
+    ("link-options-not-knet", "corosync", {"links": [{"networks": ["lan"], "priority": 1}], "transport": "udpu",
+                                           "crypto": {"cipher": "none", "hash": "none"}, "quorum": {"two_node": True}},
+     "corosync.links[0]", "knet link options"),
+    ("link-unknown-key", "corosync.links", [{"networks": ["lan"], "knet_link_priority": 1}],
+     "corosync.links[0].knet_link_priority", "unknown key"),
     ("vrrp-router-id-range", "vrrp.instances.0.router_id", 256, "vrrp.instances[0].router_id", "255"),
     ("vrrp-auth-plaintext", "vrrp.instances.0.auth_pass", "secret", "vrrp.instances[0].auth_pass", "plain-text secret"),
     ("vrrp-vip-outside", "vrrp.instances.0.vips", ["198.18.99.1"], "vrrp.instances[0].vips[0]", "outside"),
@@ -393,6 +414,33 @@ def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
         load_cluster(path)
     [problem] = caught.value.problems
     assert problem.path == "allow_plaintext_secrets" and "yes/no/on/off are strings" in problem.hint
+
+
+ROUTED = Path(__file__).parents[1] / "examples" / "routed-two-rooms.yml"
+
+
+def test_a_flat_cluster_wants_every_member_on_a_floating_ips_network(halab, tmp_path: Path) -> None:
+    """Without a routed link a member missing the network is a mistake, not a room."""
+    doc = _set(_set(BASE, "corosync.links", ["lan"]), "nodes.1.addresses", {"lan": "198.18.90.12"})
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(_set(doc, "resources.1.address", "198.18.91.100")))
+    code, _, err = halab("validate", path)
+    assert code == 2 and "resources[1].address: not every member has an address on 'hb'" in err, err
+    assert "routed cluster" in err
+
+
+@pytest.mark.parametrize(("old", "new", "where", "words"), [
+    ("members: [vip-a, web-server]}", "members: [vip-a, web-server, vip-b]}", "resources[0].address",
+     "no member has an address on the network of every floating IP of 'site-a'"),
+    ("{resource: site-a, node: a1, score: 300}", "{resource: site-a, node: b1, score: 300}",
+     "constraints.location[0].node", "prefer one of: a1, a2"),
+    ("{name: b2, addresses: {lan-b: 198.18.60.12, hb-b: 198.18.61.12}}", "{name: b2, addresses: {hb-b: 198.18.61.12}}",
+     "nodes[3].addresses", "no address on the primary network 'lan-a' or 'lan-b'"),
+])  # fmt: skip
+def test_a_routed_cluster_keeps_floating_ips_on_their_subnet(halab, tmp_path: Path, old: str, new: str, where: str,
+                                                             words: str) -> None:
+    code, _, err = halab("validate", _with(tmp_path / "c.yml", ROUTED.read_text(), old, new))
+    assert code == 2 and f"{where}:" in err and words in err and "hint:" in err, err
 
 
 @pytest.mark.parametrize(("score", "warned"), [(300, True), (301, False), ("INFINITY", False)])

@@ -145,7 +145,7 @@ def test_quorum_device(host: Any, node: str, groups: set[str], inventory: Any) -
 def test_corosync_links_connected(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
     _only(groups, "cluster_members")
     out = host.run("corosync-cfgtool -s").stdout
-    links = len(cluster.link_networks)
+    links = len(cluster.links)
     for link in range(links):
         assert f"LINK ID {link}" in out, f"{node}: corosync link {link} missing:\n{out}"
     down = [
