@@ -269,7 +269,7 @@ def _apache_primitive(cluster: Cluster, res: ApacheResource) -> dict[str, Any]:
 
 
 def _filesystem_primitive(cluster: Cluster, res: FilesystemResource) -> dict[str, Any]:
-    device = res.device or cluster.drbd_device(res.drbd)
+    device = res.device or cluster.drbd_device(str(res.drbd), res.drbd_volume)
     params = {"device": device, "directory": res.directory, "fstype": res.fstype}
     if res.options:
         params["options"] = res.options
@@ -282,6 +282,8 @@ def _on_promoted_drbd(cluster: Cluster, res: FilesystemResource, cib: _CibConfig
     Promoted, after the promotion."""
     group_of = {m: r.name for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
     top, clone = group_of.get(res.name, res.name), drbd_clone(str(res.drbd))
+    if any(col["id"] == f"col-{top}-with-{clone}" for col in cib.colocations):
+        return  # another volume's filesystem in the same group: bound already
     cib.colocations.append({"id": f"col-{top}-with-{clone}", "resource": top, "with": clone, "score": "INFINITY",
                             "with_role": "Promoted"})  # fmt: skip
     cib.orders.append({"id": f"ord-{clone}-then-{top}", "first": clone, "then": top, "kind": "Mandatory",
@@ -420,39 +422,34 @@ def _corosync_link(number: int, link: CorosyncLink) -> dict[str, Any]:
 def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
     if cluster.drbd is None:
         return {"drbd_resources": []}
-    resources = []
-    minors = cluster.drbd_minors()
-    for index, res in enumerate(cluster.drbd.resources):
-        minor = minors[res.name]
-        net = cluster.drbd_network(res)
-        nodes = [
-            {
-                "name": name,
-                "node_id": position,
-                "address": str(cluster.node(name).addresses[net]),
-                "disk": res.disks.get(name, res.disk),
-            }
-            for position, name in enumerate(cluster.drbd_nodes(res))
-        ]
-        fstype = next(
-            (r.fstype for r in cluster.resources if isinstance(r, FilesystemResource) and r.drbd == res.name), None
-        )
-        resources.append(
-            {
-                "name": res.name,
-                "minor": minor,
-                "device": cluster.drbd_device(res.name),
-                "fstype": fstype,
-                "port": res.port,
-                "protocol": res.protocol,
-                "nodes": nodes,
-                "initial_sync": res.initial_sync,
-                "allow_existing_filesystem": res.allow_existing_filesystem,
-                "fencing": cluster.drbd_fencing(res),
-                **_drbd_options(res, index),
-            }
-        )
+    resources = [_drbd_resource(cluster, index, res) for index, res in enumerate(cluster.drbd.resources)]
     return {"drbd_version": cluster.drbd.version, "drbd_resources": resources}
+
+
+def _drbd_resource(cluster: Cluster, index: int, res: DrbdResource) -> dict[str, Any]:
+    """One resource as the drbd role takes it: its volumes (minor, device, the filesystem
+    on it), its nodes (address, a backing disk per volume), policies and options."""
+    net, volumes = cluster.drbd_network(res), range(len(res.backing_disks()))
+    nodes = [{"name": name, "node_id": position, "address": str(cluster.node(name).addresses[net]),
+              "disks": [res.backing_disk(name, volume) for volume in volumes]}
+             for position, name in enumerate(cluster.drbd_nodes(res))]  # fmt: skip
+    filesystems = {r.drbd_volume: r.fstype for r in cluster.resources
+                   if isinstance(r, FilesystemResource) and r.drbd == res.name}  # fmt: skip
+    volume_vars = [
+        {"volume": k, "minor": minor, "device": cluster.drbd_device(res.name, k), "fstype": filesystems.get(k)}
+        for k, minor in enumerate(cluster.drbd_minors()[res.name])
+    ]
+    return {
+        "name": res.name,
+        "volumes": volume_vars,
+        "port": res.port,
+        "protocol": res.protocol,
+        "nodes": nodes,
+        "initial_sync": res.initial_sync,
+        "allow_existing_filesystem": res.allow_existing_filesystem,
+        "fencing": cluster.drbd_fencing(res),
+        **_drbd_options(res, index),
+    }
 
 
 def _drbd_option_names(options: BaseModel) -> dict[str, Any]:

@@ -326,6 +326,7 @@ class FilesystemResource(_Primitive):
 
     type: Literal["filesystem"]
     drbd: Name | None = None
+    drbd_volume: Annotated[int, Field(ge=0, le=65534)] = Field(default=0, description="the DRBD volume it is on")
     device: DevicePath | None = None
     directory: AbsolutePath
     fstype: Literal["ext4", "xfs", "ext3"] = "ext4"
@@ -492,10 +493,22 @@ class DrbdDiskOptions(Strict):
     c_max_rate: Rate | None = Field(default=None, description="c-max-rate, e.g. 500M")
 
 
+Minor = Annotated[int, Field(ge=0, le=1048575)]
+
+
+class DrbdVolume(Strict):
+    """A further device of a resource (volume 1, 2, ...): replicated, promoted and failed
+    over together with volume 0 (e.g. a database's data and its log on separate disks)."""
+
+    minor: Minor | None = Field(default=None, description="default: the resource's minor + the volume's number")
+    disk: DevicePath | None = Field(default=None, description="backing disk on every node")
+    disks: dict[Hostname, DevicePath] = Field(default_factory=dict, description="per-node backing disks")
+
+
 class DrbdResource(Strict):
     name: Name
     port: Annotated[int, Field(ge=1024, le=65535)] = 7789
-    minor: Annotated[int, Field(ge=0, le=1048575)] | None = Field(default=None, description="default: position")
+    minor: Minor | None = Field(default=None, description="default: position")
     disk: DevicePath | None = Field(default=None, description="backing disk on every node")
     disks: dict[Hostname, DevicePath] = Field(default_factory=dict, description="per-node backing disks")
     nodes: list[Hostname] | None = Field(default=None, description="default: all members")
@@ -513,10 +526,23 @@ class DrbdResource(Strict):
     cram_hmac_alg: Literal["sha256", "sha512", "sha1"] | None = Field(
         default=None, description="cram-hmac-alg; default sha256 with a shared_secret"
     )
+    volumes: list[DrbdVolume] = Field(
+        default_factory=list, description="volumes 1, 2, ... (volume 0 is the resource's own disk and minor)"
+    )
 
-    def minor_at(self, position: int) -> int:
-        """Its minor (/dev/drbdN) as resource number `position`: the given one, else the position."""
-        return self.minor if self.minor is not None else position
+    def minors_at(self, position: int) -> list[int]:
+        """Its volumes' minors (/dev/drbdN) as resource number `position`, volume 0 first: the
+        given ones, else the position (plus the volume's number)."""
+        first = self.minor if self.minor is not None else position
+        return [first] + [v.minor if v.minor is not None else first + k for k, v in enumerate(self.volumes, 1)]
+
+    def backing_disks(self) -> list[tuple[str | None, dict[str, str]]]:
+        """Per volume, volume 0 first: the disk of every node and the per-node ones."""
+        return [(self.disk, self.disks)] + [(v.disk, v.disks) for v in self.volumes]
+
+    def backing_disk(self, node: str, volume: int) -> str | None:
+        disk, disks = self.backing_disks()[volume]
+        return disks.get(node, disk)
 
 
 class Drbd(Strict):
@@ -765,13 +791,13 @@ class Cluster(Strict):
         nets = {net.name for net in map(self.ip_network, ips) if net is not None}
         return [node.name for node in self.members if nets <= set(node.addresses)]
 
-    def drbd_minors(self) -> dict[str, int]:
-        """Each DRBD resource's minor (/dev/drbdN)."""
+    def drbd_minors(self) -> dict[str, list[int]]:
+        """Each DRBD resource's minors (/dev/drbdN), volume 0 first."""
         resources = self.drbd.resources if self.drbd is not None else []
-        return {res.name: res.minor_at(i) for i, res in enumerate(resources)}
+        return {res.name: res.minors_at(i) for i, res in enumerate(resources)}
 
-    def drbd_device(self, name: str) -> str:
-        return f"/dev/drbd{self.drbd_minors()[name]}"
+    def drbd_device(self, name: str, volume: int = 0) -> str:
+        return f"/dev/drbd{self.drbd_minors()[name][volume]}"
 
     def drbd_nodes(self, res: DrbdResource) -> list[str]:
         """The nodes a DRBD resource replicates between: the listed ones, else every member."""

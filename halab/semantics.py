@@ -400,13 +400,7 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
                     "a filesystem needs exactly one of 'drbd' or 'device'",
                     "set drbd: NAME or device: /dev/...",
                 )
-            drbd_names = [r.name for r in cluster.drbd.resources] if cluster.drbd else []
-            if res.drbd is not None and res.drbd not in drbd_names:
-                yield (
-                    ("resources", i, "drbd"),
-                    f"unknown DRBD resource '{res.drbd}'",
-                    f"use one of: {', '.join(drbd_names) or '(define drbd.resources)'}",
-                )
+            yield from _filesystem_drbd(cluster, i, res)
         elif isinstance(res, GroupResource):
             for j, member in enumerate(res.members):
                 path = ("resources", i, "members", j)
@@ -443,6 +437,25 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
                 f"'{res.resource}' is inside group '{grouped[res.resource]}'",
                 "clone the group instead",
             )
+
+
+def _filesystem_drbd(cluster: Cluster, i: int, res: FilesystemResource) -> Iterator[Finding]:
+    """A filesystem on DRBD names a resource and one of its volumes."""
+    minors = cluster.drbd_minors()
+    if res.drbd is not None and res.drbd not in minors:
+        yield (
+            ("resources", i, "drbd"),
+            f"unknown DRBD resource '{res.drbd}'",
+            f"use one of: {', '.join(minors) or '(define drbd.resources)'}",
+        )
+    elif res.drbd is not None and res.drbd_volume >= len(minors[res.drbd]):
+        yield (
+            ("resources", i, "drbd_volume"),
+            f"DRBD resource '{res.drbd}' has no volume {res.drbd_volume}",
+            f"use 0 to {len(minors[res.drbd]) - 1}, or add volumes to it",
+        )
+    elif res.drbd is None and res.drbd_volume:
+        yield ("resources", i, "drbd_volume"), "drbd_volume without drbd", "set drbd: NAME, or remove it"
 
 
 def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[set[str]]) -> Iterator[Finding]:
@@ -669,9 +682,7 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
             f"port {port} is used by another DRBD resource",
             "each resource needs its own port",
         )
-    minors = [r.minor_at(i) for i, r in enumerate(drbd.resources)]
-    for i, minor in _indexed_duplicates(minors):
-        yield ("drbd", "resources", i, "minor"), f"minor {minor} is used twice", "set distinct minors"
+    yield from _drbd_minors(cluster)
     for i, res in enumerate(drbd.resources):
         base = ("drbd", "resources", i)
         nodes = cluster.drbd_nodes(res)
@@ -686,20 +697,8 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
                 f"{len(nodes)} nodes: DRBD 8.4 (Debian's in-tree module) replicates between 2",
                 "list 2 nodes, or set drbd.version: '9' with LINBIT's DRBD 9 module",
             )
-        for name in res.disks:
-            if name not in nodes:
-                yield (
-                    (*base, "disks", name),
-                    f"'{name}' is not a node of this resource",
-                    f"use one of: {', '.join(nodes)}",
-                )
-        for name in nodes:
-            if res.disk is None and name not in res.disks:
-                yield (
-                    (*base, "disk"),
-                    f"no backing disk for '{name}'",
-                    "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
-                )
+        for volume, (disk, disks) in enumerate(res.backing_disks()):
+            yield from _drbd_disks((*base, "volumes", volume - 1) if volume else base, nodes, disk, disks)
         yield from _drbd_policies(cluster, base, res)
         net_name = cluster.drbd_network(res)
         if net_name not in {n.name for n in cluster.networks}:
@@ -708,6 +707,31 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
         for name in nodes:
             if name in members and net_name not in cluster.node(name).addresses:
                 yield (*base, "network"), f"'{name}' has no address on '{net_name}'", "give it an address there"
+
+
+def _drbd_minors(cluster: Cluster) -> Iterator[Finding]:
+    """Every volume of every resource has its own minor (/dev/drbdN)."""
+    resources = cluster.drbd.resources if cluster.drbd is not None else []
+    paths = [("drbd", "resources", i, *(("volumes", k - 1) if k else ()), "minor")
+             for i, res in enumerate(resources) for k in range(1 + len(res.volumes))]  # fmt: skip
+    minors = [minor for minors in cluster.drbd_minors().values() for minor in minors]
+    for j, minor in _indexed_duplicates(minors):
+        yield paths[j], f"minor {minor} is used twice", "set distinct minors (volume k defaults to the resource's + k)"
+
+
+def _drbd_disks(base: tuple[str | int, ...], nodes: list[str], disk: str | None, disks: dict[str, str]
+                ) -> Iterator[Finding]:  # fmt: skip
+    """A volume's per-node disks name its resource's nodes, and each node has a disk."""
+    for name in disks:
+        if name not in nodes:
+            yield (*base, "disks", name), f"'{name}' is not a node of this resource", f"use one of: {', '.join(nodes)}"
+    for name in nodes:
+        if disk is None and name not in disks:
+            yield (
+                (*base, "disk"),
+                f"no backing disk for '{name}'",
+                "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
+            )
 
 
 def _drbd_policies(cluster: Cluster, base: tuple[str | int, ...], res: DrbdResource) -> Iterator[Finding]:

@@ -197,6 +197,9 @@ def test_drbd_res_passes_drbdadm_dump(inv: Inventory, host: str, fmt: str | None
         assert f"resource {res['name']} {{" in result.stdout
         for node in res["nodes"]:
             assert f"{node['address']}:{res['port']}" in result.stdout
+        for volume in res["volumes"]:
+            assert re.search(rf"device\s+{volume['device']} minor {volume['minor']};", result.stdout)
+        assert (len(res["volumes"]) > 1) is ("volume 1 {" in result.stdout)
         assert ("connection-mesh" in text) is (written == "9")
         assert "crm-fence-peer.9.sh" in text and f"fencing {res['fencing']};" in text
         for name, value in {**res["net_options"], **res["disk_options"]}.items():
