@@ -417,6 +417,25 @@ def test_yaml_words_are_strings_in_enums(tmp_path: Path, word: str) -> None:
         assert problem.path == "corosync.qdevice.tls" and "'on'" in problem.message
 
 
+@pytest.mark.parametrize("word", ["on", "off", "yes", "no"])
+@pytest.mark.parametrize(("example", "old", "new", "where", "choices"), [
+    ("routed-two-rooms", "mcastport: 5420,", "mcastport: 5420, transport: {word},", "corosync.links[1].transport",
+     "'udp' or 'sctp'"),
+    ("drbd9-three-node", "on_io_error: detach", "on_io_error: {word}", "drbd.resources[0].disk_options.on_io_error",
+     "'detach' or 'pass_on'"),
+    ("drbd9-three-node", "after_sb_2pri: disconnect", "after_sb_2pri: {word}",
+     "drbd.resources[0].net_options.after_sb_2pri", "'disconnect' or 'violently-as0p'"),
+])  # fmt: skip
+def test_yaml_words_in_new_enums_name_the_choices(tmp_path: Path, word: str, example: str, old: str, new: str,
+                                                  where: str, choices: str) -> None:
+    """Written unquoted, `off` stays the word off (YAML 1.2): the error lists the enum's words."""
+    text = (Path(__file__).parents[1] / "examples" / f"{example}.yml").read_text()
+    with pytest.raises(InvalidInput) as caught:
+        load_cluster(_with(tmp_path / "c.yml", text, old, new.format(word=word)))
+    [problem] = caught.value.problems
+    assert problem.path == where and choices in problem.message, problem
+
+
 def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "examples" / "minimal.yml").read_text()
     path = _with(tmp_path / "c.yml", text, "name: mini\n", "name: mini\nallow_plaintext_secrets: yes\n")
