@@ -456,7 +456,7 @@ class Constraints(Strict):
     order: list[Order] = Field(default_factory=list)
 
 
-DrbdFencing = Literal["resource-and-stonith", "resource-only"]
+DrbdFencing = Literal["resource-and-stonith", "resource-only", "dont-care"]
 
 
 class DrbdNetOptions(Strict):
@@ -518,7 +518,9 @@ class DrbdResource(Strict):
     allow_existing_filesystem: Bool = False
     resync_rate: Rate | None = None
     fencing: DrbdFencing | None = Field(
-        default=None, description="default: resource-and-stonith with fencing, resource-only without"
+        default=None,
+        description="default: resource-and-stonith with fencing, resource-only without; "
+        "dont-care: no fence-peer handlers",
     )
     net_options: DrbdNetOptions = Field(default_factory=DrbdNetOptions)
     disk_options: DrbdDiskOptions = Field(default_factory=DrbdDiskOptions)

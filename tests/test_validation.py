@@ -172,7 +172,7 @@ MUTATIONS = [
      "resources[0].drbd_volume", "drbd_volume without drbd"),
     ("drbd-stonith-unfenced", "drbd.resources.0.fencing", "resource-and-stonith", "drbd.resources[0].fencing",
      "no STONITH"),
-    ("drbd-fencing-word", "drbd.resources.0.fencing", "dont-care", "drbd.resources[0].fencing", "'resource-only'"),
+    ("drbd-fencing-word", "drbd.resources.0.fencing", "stonith", "drbd.resources[0].fencing", "'resource-only'"),
     ("drbd-after-sb-0pri-word", "drbd.resources.0.net_options", {"after_sb_0pri": "discard-secondary"},
      "drbd.resources[0].net_options.after_sb_0pri", "'discard-zero-changes'"),
     ("drbd-after-sb-1pri-word", "drbd.resources.0.net_options", {"after_sb_1pri": "discard-zero-changes"},

@@ -201,7 +201,8 @@ def test_drbd_res_passes_drbdadm_dump(inv: Inventory, host: str, fmt: str | None
             assert re.search(rf"device\s+{volume['device']} minor {volume['minor']};", result.stdout)
         assert (len(res["volumes"]) > 1) is ("volume 1 {" in result.stdout)
         assert ("connection-mesh" in text) is (written == "9")
-        assert "crm-fence-peer.9.sh" in text and f"fencing {res['fencing']};" in text
+        fenced = res["fencing"] != "dont-care"
+        assert ("crm-fence-peer.9.sh" in text) is fenced and (f"fencing {res['fencing']};" in text) is fenced
         for name, value in {**res["net_options"], **res["disk_options"]}.items():
             assert re.search(rf"^\s+{name}\s+{value};$", result.stdout, re.M), f"{name} {value}\n{result.stdout}"
         if variant == "all-options":
