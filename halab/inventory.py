@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from .connection import host_connection
 from .model import (
@@ -25,6 +26,8 @@ from .model import (
     CloneResource,
     Cluster,
     Colocation,
+    CorosyncLink,
+    DrbdResource,
     Fencing,
     FilesystemResource,
     GroupResource,
@@ -42,6 +45,7 @@ from .secrets import (
     SECRET_REF,
     PlainSecret,
     SecretRef,
+    drbd_shared_secret,
     fence_password,
     lookup_source,
     secret_places,
@@ -224,8 +228,9 @@ def _drbd_section(cluster: Cluster, cib: _CibConfig) -> None:
         ]
         cib.primitives.append(_primitive(drbd_primitive(res.name), "ocf:linbit:drbd", {"drbd_resource": res.name},
                                          ops, {}))  # fmt: skip
-        meta = {"promoted-max": "1", "promoted-node-max": "1", "clone-max": "2", "clone-node-max": "1",
-                "notify": "true"}  # fmt: skip
+        # One instance per replicating node (3 with DRBD 9 over three nodes), one Promoted.
+        meta = {"promoted-max": "1", "promoted-node-max": "1", "clone-max": str(len(cluster.drbd_nodes(res))),
+                "clone-node-max": "1", "notify": "true"}  # fmt: skip
         clone = drbd_clone(res.name)
         cib.clones.append({"id": clone, "resource": drbd_primitive(res.name), "promotable": True, "meta": meta})
         for node in cluster.members:
@@ -233,8 +238,21 @@ def _drbd_section(cluster: Cluster, cib: _CibConfig) -> None:
                 cib.avoid(clone, node.name)
 
 
+def _ip_placement(cluster: Cluster, cib: _CibConfig) -> None:
+    """A routed cluster: whatever holds floating IPs never runs on a member without an
+    address on their networks (-INFINITY there; IPaddr2 could not bring the address up)."""
+    if not cluster.routed:
+        return
+    tops = dict.fromkeys(cluster.outermost(r.name) for r in cluster.resources if isinstance(r, IpResource))
+    for top in tops:
+        candidates = cluster.ip_candidates(top)
+        for node in cluster.members:
+            if node.name not in candidates:
+                cib.avoid(top, node.name)
+
+
 def _ip_primitive(cluster: Cluster, res: IpResource) -> dict[str, Any]:
-    net = cluster.network(res.network) if res.network else cluster.network_of(res.address)
+    net = cluster.ip_network(res)
     assert net is not None  # guaranteed by validation
     params = {"ip": str(res.address), "cidr_netmask": res.cidr_netmask or net.subnet.prefixlen,
               "nic": res.nic or net.interface}  # fmt: skip
@@ -251,7 +269,7 @@ def _apache_primitive(cluster: Cluster, res: ApacheResource) -> dict[str, Any]:
 
 
 def _filesystem_primitive(cluster: Cluster, res: FilesystemResource) -> dict[str, Any]:
-    device = res.device or cluster.drbd_device(res.drbd)
+    device = res.device or cluster.drbd_device(str(res.drbd), res.drbd_volume)
     params = {"device": device, "directory": res.directory, "fstype": res.fstype}
     if res.options:
         params["options"] = res.options
@@ -264,6 +282,8 @@ def _on_promoted_drbd(cluster: Cluster, res: FilesystemResource, cib: _CibConfig
     Promoted, after the promotion."""
     group_of = {m: r.name for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
     top, clone = group_of.get(res.name, res.name), drbd_clone(str(res.drbd))
+    if any(col["id"] == f"col-{top}-with-{clone}" for col in cib.colocations):
+        return  # another volume's filesystem in the same group: bound already
     cib.colocations.append({"id": f"col-{top}-with-{clone}", "resource": top, "with": clone, "score": "INFINITY",
                             "with_role": "Promoted"})  # fmt: skip
     cib.orders.append({"id": f"ord-{clone}-then-{top}", "first": clone, "then": top, "kind": "Mandatory",
@@ -291,6 +311,7 @@ def _resources_section(cluster: Cluster, cib: _CibConfig) -> None:
             if res.promotable:
                 meta = {"notify": "true", **meta}
             cib.clones.append({"id": res.name, "resource": res.resource, "promotable": res.promotable, "meta": meta})
+    _ip_placement(cluster, cib)
 
 
 def _constraints_section(cluster: Cluster, cib: _CibConfig) -> None:
@@ -373,7 +394,7 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
         "corosync_cluster_name": cluster.name,
         "corosync_transport": corosync.transport,
         "corosync_link_mode": corosync.link_mode,
-        "corosync_links": [{"linknumber": i, "network": net.name} for i, net in enumerate(cluster.link_networks)],
+        "corosync_links": [_corosync_link(i, link) for i, link in enumerate(cluster.links)],
         "corosync_crypto_cipher": corosync.crypto.cipher,
         "corosync_crypto_hash": corosync.crypto.hash,
         "corosync_token": corosync.token,
@@ -387,41 +408,66 @@ def _corosync_vars(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+# Per-link options and the corosync.conf interface keys they become.
+KNET_LINK_OPTIONS = {"priority": "knet_link_priority", "transport": "knet_transport", "mcastport": "mcastport",
+                     "ping_interval": "knet_ping_interval", "ping_timeout": "knet_ping_timeout",
+                     "pong_count": "knet_pong_count"}  # fmt: skip
+
+
+def _corosync_link(number: int, link: CorosyncLink) -> dict[str, Any]:
+    options = {KNET_LINK_OPTIONS[key]: value for key, value in link if key in KNET_LINK_OPTIONS and value is not None}
+    return {"linknumber": number, "networks": list(link.networks), "options": options}
+
+
 def _drbd_vars(cluster: Cluster) -> dict[str, Any]:
     if cluster.drbd is None:
         return {"drbd_resources": []}
-    resources = []
-    minors = cluster.drbd_minors()
-    for res in cluster.drbd.resources:
-        minor = minors[res.name]
-        net = cluster.drbd_network(res)
-        nodes = [
-            {
-                "name": name,
-                "node_id": position,
-                "address": str(cluster.node(name).addresses[net]),
-                "disk": res.disks.get(name, res.disk),
-            }
-            for position, name in enumerate(cluster.drbd_nodes(res))
-        ]
-        fstype = next(
-            (r.fstype for r in cluster.resources if isinstance(r, FilesystemResource) and r.drbd == res.name), None
-        )
-        resources.append(
-            {
-                "name": res.name,
-                "minor": minor,
-                "device": cluster.drbd_device(res.name),
-                "fstype": fstype,
-                "port": res.port,
-                "protocol": res.protocol,
-                "nodes": nodes,
-                "initial_sync": res.initial_sync,
-                "resync_rate": res.resync_rate,
-                "allow_existing_filesystem": res.allow_existing_filesystem,
-            }
-        )
-    return {"drbd_version": cluster.drbd.version, "drbd_resources": resources, "drbd_fencing": cluster.fencing_enabled}
+    resources = [_drbd_resource(cluster, index, res) for index, res in enumerate(cluster.drbd.resources)]
+    return {"drbd_version": cluster.drbd.version, "drbd_resources": resources}
+
+
+def _drbd_resource(cluster: Cluster, index: int, res: DrbdResource) -> dict[str, Any]:
+    """One resource as the drbd role takes it: its volumes (minor, device, the filesystem
+    on it), its nodes (address, a backing disk per volume), policies and options."""
+    net, volumes = cluster.drbd_network(res), range(len(res.backing_disks()))
+    nodes = [{"name": name, "node_id": position, "address": str(cluster.node(name).addresses[net]),
+              "disks": [res.backing_disk(name, volume) for volume in volumes]}
+             for position, name in enumerate(cluster.drbd_nodes(res))]  # fmt: skip
+    filesystems = {r.drbd_volume: r.fstype for r in cluster.resources
+                   if isinstance(r, FilesystemResource) and r.drbd == res.name}  # fmt: skip
+    volume_vars = [
+        {"volume": k, "minor": minor, "device": cluster.drbd_device(res.name, k), "fstype": filesystems.get(k)}
+        for k, minor in enumerate(cluster.drbd_minors()[res.name])
+    ]
+    return {
+        "name": res.name,
+        "volumes": volume_vars,
+        "port": res.port,
+        "protocol": res.protocol,
+        "nodes": nodes,
+        "initial_sync": res.initial_sync,
+        "allow_existing_filesystem": res.allow_existing_filesystem,
+        "fencing": cluster.drbd_fencing(res),
+        **_drbd_options(res, index),
+    }
+
+
+def _drbd_option_names(options: BaseModel) -> dict[str, Any]:
+    """The options that are set, under DRBD's names (after_sb_0pri -> after-sb-0pri)."""
+    return {name.replace("_", "-"): value for name, value in options if value is not None}
+
+
+def _drbd_options(res: DrbdResource, index: int) -> dict[str, Any]:
+    """A resource's net and disk options as DRBD names them, and its shared secret's lookup."""
+    net = _drbd_option_names(res.net_options)
+    if res.shared_secret is not None:
+        net["cram-hmac-alg"] = res.cram_hmac_alg or "sha256"
+    disk = {"resync-rate": res.resync_rate} if res.resync_rate is not None else {}
+    return {
+        "net_options": net,
+        "disk_options": disk | _drbd_option_names(res.disk_options),
+        "shared_secret": None if res.shared_secret is None else secret_ref(drbd_shared_secret(index)),
+    }
 
 
 def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
@@ -541,7 +587,9 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
         host["halab_addresses"] = {net: str(addr) for net, addr in node.addresses.items()}
         if node.name in ids:
             host["corosync_nodeid"] = ids[node.name]
-            host["corosync_link_addresses"] = [str(node.addresses[net.name]) for net in cluster.link_networks]
+            host["corosync_link_addresses"] = [
+                str(node.addresses[str(cluster.link_network(node, link))]) for link in cluster.links
+            ]
             for variable, values in (("attributes", node.attributes), ("utilization", node.utilization)):
                 if values:
                     host[f"pacemaker_node_{variable}"] = _attributes(values)

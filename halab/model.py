@@ -206,8 +206,28 @@ class QDevice(Strict):
     network: Name | None = Field(default=None, description="network to reach qnetd; default first link")
 
 
+Milliseconds = Annotated[int, Field(ge=1, le=60000)]
+
+
+class CorosyncLink(Strict):
+    """A knet link with options of its own. Several networks make a routed link (one per
+    room): each member has an address on one of them, and the rooms route between them."""
+
+    networks: list[Name] = Field(min_length=1, description="one network, or one per room of a routed cluster")
+    priority: Annotated[int, Field(ge=0, le=255)] | None = Field(
+        default=None, description="knet_link_priority: in passive link_mode the highest one carries the traffic"
+    )
+    transport: Literal["udp", "sctp"] | None = Field(default=None, description="knet_transport; corosync's: udp")
+    mcastport: Port | None = Field(default=None, description="the link's UDP/SCTP port; corosync's: 5405 + link")
+    ping_interval: Milliseconds | None = Field(default=None, description="knet_ping_interval, ms")
+    ping_timeout: Milliseconds | None = Field(default=None, description="knet_ping_timeout, ms")
+    pong_count: Annotated[int, Field(ge=1, le=255)] | None = Field(default=None, description="knet_pong_count")
+
+
 class Corosync(Strict):
-    links: list[Name] | None = Field(default=None, description="networks carrying heartbeat, link 0 first")
+    links: list[Name | CorosyncLink] | None = Field(
+        default=None, description="heartbeat links, link 0 first: a network's name, or a link with options"
+    )
     transport: Literal["knet", "udpu", "udp"] = "knet"
     link_mode: Literal["passive", "active", "rr"] = "passive"
     crypto: Crypto = Field(default_factory=Crypto)
@@ -306,6 +326,7 @@ class FilesystemResource(_Primitive):
 
     type: Literal["filesystem"]
     drbd: Name | None = None
+    drbd_volume: Annotated[int, Field(ge=0, le=65534)] = Field(default=0, description="the DRBD volume it is on")
     device: DevicePath | None = None
     directory: AbsolutePath
     fstype: Literal["ext4", "xfs", "ext3"] = "ext4"
@@ -435,10 +456,59 @@ class Constraints(Strict):
     order: list[Order] = Field(default_factory=list)
 
 
+DrbdFencing = Literal["resource-and-stonith", "resource-only", "dont-care"]
+
+
+class DrbdNetOptions(Strict):
+    """DRBD net options halab passes on (drbd.conf(5)); DRBD's defaults where unset.
+
+    The split-brain policies take DRBD's words except those naming a node
+    (`discard-node-NAME`) or needing a handler halab does not install (`call-pri-lost-after-sb`).
+    """
+
+    after_sb_0pri: Literal[
+        "disconnect", "discard-younger-primary", "discard-older-primary", "discard-zero-changes",
+        "discard-least-changes",
+    ] | None = Field(default=None, description="after-sb-0pri: split brain, no node Primary")  # fmt: skip
+    after_sb_1pri: Literal["disconnect", "consensus", "violently-as0p", "discard-secondary"] | None = Field(
+        default=None, description="after-sb-1pri: split brain, one node Primary"
+    )
+    after_sb_2pri: Literal["disconnect", "violently-as0p"] | None = Field(
+        default=None, description="after-sb-2pri: split brain, both nodes Primary"
+    )
+    max_buffers: Annotated[int, Field(ge=32, le=131072)] | None = Field(default=None, description="max-buffers")
+    sndbuf_size: Annotated[int, Field(ge=0, le=10485760)] | None = Field(
+        default=None, description="sndbuf-size in bytes; 0 lets the kernel tune it"
+    )
+
+
+class DrbdDiskOptions(Strict):
+    """DRBD disk (and resync controller) options halab passes on; DRBD's defaults where unset."""
+
+    on_io_error: Literal["detach", "pass_on"] | None = Field(default=None, description="on-io-error")
+    al_extents: Annotated[int, Field(ge=67, le=65534)] | None = Field(default=None, description="al-extents")
+    c_plan_ahead: Annotated[int, Field(ge=0, le=300)] | None = Field(
+        default=None, description="c-plan-ahead in tenths of a second; 0 turns the dynamic resync controller off"
+    )
+    c_max_rate: Rate | None = Field(default=None, description="c-max-rate, e.g. 500M")
+
+
+Minor = Annotated[int, Field(ge=0, le=1048575)]
+
+
+class DrbdVolume(Strict):
+    """A further device of a resource (volume 1, 2, ...): replicated, promoted and failed
+    over together with volume 0 (e.g. a database's data and its log on separate disks)."""
+
+    minor: Minor | None = Field(default=None, description="default: the resource's minor + the volume's number")
+    disk: DevicePath | None = Field(default=None, description="backing disk on every node")
+    disks: dict[Hostname, DevicePath] = Field(default_factory=dict, description="per-node backing disks")
+
+
 class DrbdResource(Strict):
     name: Name
     port: Annotated[int, Field(ge=1024, le=65535)] = 7789
-    minor: Annotated[int, Field(ge=0, le=1048575)] | None = Field(default=None, description="default: position")
+    minor: Minor | None = Field(default=None, description="default: position")
     disk: DevicePath | None = Field(default=None, description="backing disk on every node")
     disks: dict[Hostname, DevicePath] = Field(default_factory=dict, description="per-node backing disks")
     nodes: list[Hostname] | None = Field(default=None, description="default: all members")
@@ -447,10 +517,34 @@ class DrbdResource(Strict):
     initial_sync: Literal["full", "skip"] = "full"
     allow_existing_filesystem: Bool = False
     resync_rate: Rate | None = None
+    fencing: DrbdFencing | None = Field(
+        default=None,
+        description="default: resource-and-stonith with fencing, resource-only without; "
+        "dont-care: no fence-peer handlers",
+    )
+    net_options: DrbdNetOptions = Field(default_factory=DrbdNetOptions)
+    disk_options: DrbdDiskOptions = Field(default_factory=DrbdDiskOptions)
+    shared_secret: Secret | None = Field(default=None, description="peers authenticate with it (a secret)")
+    cram_hmac_alg: Literal["sha256", "sha512", "sha1"] | None = Field(
+        default=None, description="cram-hmac-alg; default sha256 with a shared_secret"
+    )
+    volumes: list[DrbdVolume] = Field(
+        default_factory=list, description="volumes 1, 2, ... (volume 0 is the resource's own disk and minor)"
+    )
 
-    def minor_at(self, position: int) -> int:
-        """Its minor (/dev/drbdN) as resource number `position`: the given one, else the position."""
-        return self.minor if self.minor is not None else position
+    def minors_at(self, position: int) -> list[int]:
+        """Its volumes' minors (/dev/drbdN) as resource number `position`, volume 0 first: the
+        given ones, else the position (plus the volume's number)."""
+        first = self.minor if self.minor is not None else position
+        return [first] + [v.minor if v.minor is not None else first + k for k, v in enumerate(self.volumes, 1)]
+
+    def backing_disks(self) -> list[tuple[str | None, dict[str, str]]]:
+        """Per volume, volume 0 first: the disk of every node and the per-node ones."""
+        return [(self.disk, self.disks)] + [(v.disk, v.disks) for v in self.volumes]
+
+    def backing_disk(self, node: str, volume: int) -> str | None:
+        disk, disks = self.backing_disks()[volume]
+        return disks.get(node, disk)
 
 
 class Drbd(Strict):
@@ -647,39 +741,81 @@ class Cluster(Strict):
         """The first network: SSH, the package mirror, /etc/hosts, the lab's host and BMCs."""
         return self.networks[0]
 
+    @property
+    def primary_networks(self) -> list[str]:
+        """The first network and, when it belongs to a routed corosync link, that link's other
+        networks (a node in another room is reached there)."""
+        first = self.primary_network.name
+        return next((link.networks for link in self.links if first in link.networks), [first])
+
     def primary_address(self, node: Node) -> IPv4Address:
-        return node.addresses[self.primary_network.name]
+        """Where SSH and /etc/hosts reach a node: its address on the first of the primary networks it has."""
+        return next(node.addresses[name] for name in self.primary_networks if name in node.addresses)
 
     @property
-    def link_names(self) -> list[str]:
-        """Networks carrying corosync's heartbeat, link 0 first: the file's, else the primary one."""
-        return self.corosync.links or [self.primary_network.name]
+    def links(self) -> list[CorosyncLink]:
+        """Corosync's heartbeat links, link 0 first: the file's, else one on the primary network."""
+        given = self.corosync.links or [self.primary_network.name]
+        return [CorosyncLink(networks=[link]) if isinstance(link, str) else link for link in given]
 
     @property
-    def link_networks(self) -> list[Network]:
-        return [self.network(name) for name in self.link_names]
+    def routed(self) -> bool:
+        """Members sit on different networks of one link (a cluster across routed rooms)."""
+        return any(len(link.networks) > 1 for link in self.links)
+
+    def link_network(self, node: Node, link: CorosyncLink) -> str | None:
+        """The network of `link` that `node` has an address on."""
+        return next((name for name in link.networks if name in node.addresses), None)
 
     @property
     def qdevice_network(self) -> str | None:
-        """The network members reach qnetd on: the file's, else corosync link 0."""
-        qdevice = self.corosync.qdevice
-        return None if qdevice is None else qdevice.network or self.link_names[0]
+        """The network members reach qnetd on: the file's, else the arbitrator's network of
+        corosync link 0 (its first network when it has none)."""
+        qdevice, link = self.corosync.qdevice, self.links[0]
+        if qdevice is None or qdevice.network is not None:
+            return None if qdevice is None else qdevice.network
+        host = next((node for node in self.nodes if node.name == qdevice.host), None)
+        return (host and self.link_network(host, link)) or link.networks[0]
 
-    def drbd_minors(self) -> dict[str, int]:
-        """Each DRBD resource's minor (/dev/drbdN)."""
+    def ip_network(self, ip: IpResource) -> Network | None:
+        """The network that carries a floating IP: the given one, else the one whose subnet holds it."""
+        return self.network(ip.network) if ip.network else self.network_of(ip.address)
+
+    def outermost(self, name: str) -> str:
+        """The resource Pacemaker places for `name`: its clone, else its group, else itself."""
+        group = next((r.name for r in self.resources if isinstance(r, GroupResource) and name in r.members), name)
+        return next((r.name for r in self.resources if isinstance(r, CloneResource) and r.resource == group), group)
+
+    def ip_candidates(self, top: str) -> list[str]:
+        """Members that have the network of every floating IP placed with `top` (itself, or
+        the members of its group or clone): the only ones it may run on."""
+        ips = [r for r in self.resources if isinstance(r, IpResource) and self.outermost(r.name) == top]
+        nets = {net.name for net in map(self.ip_network, ips) if net is not None}
+        return [node.name for node in self.members if nets <= set(node.addresses)]
+
+    def drbd_minors(self) -> dict[str, list[int]]:
+        """Each DRBD resource's minors (/dev/drbdN), volume 0 first."""
         resources = self.drbd.resources if self.drbd is not None else []
-        return {res.name: res.minor_at(i) for i, res in enumerate(resources)}
+        return {res.name: res.minors_at(i) for i, res in enumerate(resources)}
 
-    def drbd_device(self, name: str) -> str:
-        return f"/dev/drbd{self.drbd_minors()[name]}"
+    def drbd_device(self, name: str, volume: int = 0) -> str:
+        return f"/dev/drbd{self.drbd_minors()[name][volume]}"
 
     def drbd_nodes(self, res: DrbdResource) -> list[str]:
         """The nodes a DRBD resource replicates between: the listed ones, else every member."""
         return res.nodes or [node.name for node in self.members]
 
+    def drbd_fencing(self, res: DrbdResource) -> DrbdFencing:
+        """A DRBD resource's fencing policy: the given one, else resource-and-stonith when the
+        cluster has STONITH (I/O freezes until the peer is fenced: no split brain) and
+        resource-only without (a fence that never comes would freeze I/O for good)."""
+        if res.fencing is not None:
+            return res.fencing
+        return "resource-and-stonith" if self.fencing_enabled else "resource-only"
+
     def drbd_network(self, res: DrbdResource) -> str:
         """The network a DRBD resource replicates over: the given one, else corosync link 0."""
-        return res.network or self.link_names[0]
+        return res.network or self.links[0].networks[0]
 
     def vrrp_priorities(self, inst: VrrpInstance) -> dict[str, int]:
         """Each director's VRRP priority: the given ones, else 150, 100, 50... in file order."""

@@ -47,6 +47,10 @@ def vrrp_auth_pass(instance: int) -> FieldPath:
     return ("vrrp", "instances", instance, "auth_pass")
 
 
+def drbd_shared_secret(resource: int) -> FieldPath:
+    return ("drbd", "resources", resource, "shared_secret")
+
+
 def connection_secret(node: int, field: str) -> FieldPath:
     return ("nodes", node, "connection", field)
 
@@ -61,6 +65,9 @@ def secret_places(cluster: Cluster) -> list[SecretPlace]:
     if cluster.vrrp is not None:
         places += [SecretPlace(vrrp_auth_pass(i), inst.auth_pass, "vrrp_auth_pass")
                    for i, inst in enumerate(cluster.vrrp.instances)]  # fmt: skip
+    if cluster.drbd is not None:
+        places += [SecretPlace(drbd_shared_secret(i), res.shared_secret, "drbd_shared_secret")
+                   for i, res in enumerate(cluster.drbd.resources)]  # fmt: skip
     for i, node in enumerate(cluster.nodes):
         places += [SecretPlace(connection_secret(i, field), getattr(node.connection, field))
                    for field in CONNECTION_SECRETS]  # fmt: skip

@@ -21,6 +21,8 @@ from .model import (
     CloneResource,
     Cluster,
     Colocation,
+    CorosyncLink,
+    DrbdResource,
     Fencing,
     FilesystemResource,
     GroupResource,
@@ -81,11 +83,12 @@ def _nodes(cluster: Cluster) -> Iterator[Finding]:
                 "an arbitrator cannot also be a member, director or realserver",
                 "the qdevice arbitrator must be a separate host",
             )
-        if cluster.primary_network.name not in node.addresses:
+        if not set(cluster.primary_networks) & set(node.addresses):
             yield (
                 ("nodes", i, "addresses"),
-                f"no address on the primary network '{cluster.primary_network.name}'",
-                "every node needs an address on the first network (SSH, package mirror)",
+                f"no address on the primary network {' or '.join(map(repr, cluster.primary_networks))}",
+                "every node needs an address on the first network, or on another network of its routed "
+                "corosync link (SSH, package mirror)",
             )
         for net_name, address in node.addresses.items():
             path = ("nodes", i, "addresses", net_name)
@@ -178,24 +181,58 @@ def _node_roles(cluster: Cluster) -> Iterator[Finding]:
                 )
 
 
+def _link_path(cluster: Cluster, j: int, k: int) -> tuple[str | int, ...]:
+    """The field path of network `k` of link `j`, as the file writes the link."""
+    written = (cluster.corosync.links or [None])[j]
+    return ("corosync", "links", j, "networks", k) if isinstance(written, CorosyncLink) else ("corosync", "links", j)
+
+
+def _link_networks(cluster: Cluster) -> Iterator[Finding]:
+    """Each link's networks exist, belong to no other link, and each member has an address
+    on exactly one of them (a routed link: one network per room)."""
+    names = [net.name for net in cluster.networks]
+    listed = [(j, k, name) for j, link in enumerate(cluster.links) for k, name in enumerate(link.networks)]
+    seen: set[str] = set()
+    for j, k, name in listed:
+        if name not in names:
+            yield _link_path(cluster, j, k), f"unknown network '{name}'", f"use one of: {', '.join(names)}"
+        elif name in seen:
+            yield _link_path(cluster, j, k), f"network '{name}' is listed twice", "each link needs its own network"
+        seen.add(name)
+    for j, link in enumerate(cluster.links):
+        for node in cluster.members:
+            on = [name for name in link.networks if name in node.addresses]
+            if len(on) != 1:
+                which = "no address" if not on else f"addresses on {' and '.join(on)}"
+                yield (
+                    ("nodes", cluster.nodes.index(node), "addresses"),
+                    f"member has {which} on corosync link {j} ({', '.join(map(repr, link.networks))})",
+                    "every member needs an address on exactly one network of every link",
+                )
+
+
+def _link_options(cluster: Cluster) -> Iterator[Finding]:
+    """Per-link options are knet's; a ping timeout shorter than its interval never sees a pong."""
+    for j, written in enumerate(cluster.corosync.links or []):
+        if not isinstance(written, CorosyncLink):
+            continue
+        options = written.model_dump(exclude={"networks"}, exclude_none=True)
+        if options and cluster.corosync.transport != "knet":
+            yield ("corosync", "links", j), f"{', '.join(options)}: knet link options", "use transport: knet"
+        if written.ping_interval and written.ping_timeout and written.ping_timeout <= written.ping_interval:
+            yield (
+                ("corosync", "links", j, "ping_timeout"),
+                f"ping_timeout {written.ping_timeout} ms is not longer than ping_interval {written.ping_interval} ms",
+                "make ping_timeout longer than ping_interval (knet's default is about twice)",
+            )
+
+
 def _corosync(cluster: Cluster) -> Iterator[Finding]:
     members, corosync = cluster.members, cluster.corosync
     names = [net.name for net in cluster.networks]
-    links = cluster.link_names
-    for j, link in enumerate(links):
-        if link not in names:
-            yield ("corosync", "links", j), f"unknown network '{link}'", f"use one of: {', '.join(names)}"
-            continue
-        for node in members:
-            if link not in node.addresses:
-                i = cluster.nodes.index(node)
-                yield (
-                    ("nodes", i, "addresses"),
-                    f"member has no address on corosync link {j} ('{link}')",
-                    "every member needs an address on every link network",
-                )
-    for j, link in _indexed_duplicates(links):
-        yield ("corosync", "links", j), f"network '{link}' is listed twice", "each link needs its own network"
+    links = cluster.links
+    yield from _link_networks(cluster)
+    yield from _link_options(cluster)
     if len(links) > 8:
         yield ("corosync", "links"), "knet supports at most 8 links", "remove links"
     if corosync.transport != "knet" and len(links) > 1:
@@ -363,13 +400,7 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
                     "a filesystem needs exactly one of 'drbd' or 'device'",
                     "set drbd: NAME or device: /dev/...",
                 )
-            drbd_names = [r.name for r in cluster.drbd.resources] if cluster.drbd else []
-            if res.drbd is not None and res.drbd not in drbd_names:
-                yield (
-                    ("resources", i, "drbd"),
-                    f"unknown DRBD resource '{res.drbd}'",
-                    f"use one of: {', '.join(drbd_names) or '(define drbd.resources)'}",
-                )
+            yield from _filesystem_drbd(cluster, i, res)
         elif isinstance(res, GroupResource):
             for j, member in enumerate(res.members):
                 path = ("resources", i, "members", j)
@@ -408,6 +439,25 @@ def _resources(cluster: Cluster) -> Iterator[Finding]:
             )
 
 
+def _filesystem_drbd(cluster: Cluster, i: int, res: FilesystemResource) -> Iterator[Finding]:
+    """A filesystem on DRBD names a resource and one of its volumes."""
+    minors = cluster.drbd_minors()
+    if res.drbd is not None and res.drbd not in minors:
+        yield (
+            ("resources", i, "drbd"),
+            f"unknown DRBD resource '{res.drbd}'",
+            f"use one of: {', '.join(minors) or '(define drbd.resources)'}",
+        )
+    elif res.drbd is not None and res.drbd_volume >= len(minors[res.drbd]):
+        yield (
+            ("resources", i, "drbd_volume"),
+            f"DRBD resource '{res.drbd}' has no volume {res.drbd_volume}",
+            f"use 0 to {len(minors[res.drbd]) - 1}, or add volumes to it",
+        )
+    elif res.drbd is None and res.drbd_volume:
+        yield ("resources", i, "drbd_volume"), "drbd_volume without drbd", "set drbd: NAME, or remove it"
+
+
 def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[set[str]]) -> Iterator[Finding]:
     net = cluster.network_of(res.address)
     if res.network is not None:
@@ -433,11 +483,19 @@ def _ip_resource(cluster: Cluster, i: int, res: IpResource, member_nets: list[se
         return
     if res.address in (net.subnet.network_address, net.subnet.broadcast_address):
         yield ("resources", i, "address"), f"{res.address} is not a host address of {net.subnet}", "pick a host address"
-    if any(net.name not in nets for nets in member_nets):
+    if not cluster.routed and any(net.name not in nets for nets in member_nets):
         yield (
             ("resources", i, "address"),
             f"not every member has an address on '{net.name}' to carry {res.address}",
-            "give every member an address on that network",
+            "give every member an address on that network (a routed cluster, whose corosync link "
+            "has one network per room, keeps each floating IP on the members of its network)",
+        )
+    elif cluster.routed and cluster.members and not cluster.ip_candidates(cluster.outermost(res.name)):
+        top = cluster.outermost(res.name)
+        yield (
+            ("resources", i, "address"),
+            f"no member has an address on the network of every floating IP of '{top}' ({net.name} among them)",
+            "keep floating IPs of different rooms in different groups, or give members addresses on both networks",
         )
     owners = [n.name for n in cluster.nodes if res.address in n.addresses.values()]
     if owners:
@@ -509,6 +567,8 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
             yield base, "a location needs exactly one of 'node' or 'rules'", "set node: NAME, or rules: [...]"
         elif loc.node is not None and loc.node not in members:
             yield (*base, "node"), f"'{loc.node}' is not a cluster member", f"use one of: {', '.join(sorted(members))}"
+        elif loc.node is not None and cluster.routed:
+            yield from _preferred_off_subnet(cluster, base, loc)
         yield from _location_rules(base, loc)
     for i, col in enumerate(cluster.constraints.colocation):
         base = ("constraints", "colocation", i)
@@ -528,6 +588,20 @@ def _constraints(cluster: Cluster) -> Iterator[Finding]:
         yield from names.ref((*base, "then"), order.then)
         if order.first is not None and order.first == order.then:
             yield (*base, "then"), "a resource cannot be ordered after itself", "name another resource"
+
+
+def _preferred_off_subnet(cluster: Cluster, base: tuple[str | int, ...], loc: Location) -> Iterator[Finding]:
+    """A routed cluster keeps floating IPs on the members of their network: preferring a
+    node outside it can never be honoured."""
+    top = cluster.outermost(loc.resource)
+    holds_ip = any(isinstance(r, IpResource) and cluster.outermost(r.name) == top for r in cluster.resources)
+    candidates = cluster.ip_candidates(top)
+    if holds_ip and _score(loc.score) > 0 and loc.node not in candidates:
+        yield (
+            (*base, "node"),
+            f"'{loc.node}' has no address on the network of the floating IPs of '{top}': they never run there",
+            f"prefer one of: {', '.join(candidates) or '(none: see the IPs of the resource)'}",
+        )
 
 
 def _pair_or_sets(
@@ -608,9 +682,7 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
             f"port {port} is used by another DRBD resource",
             "each resource needs its own port",
         )
-    minors = [r.minor_at(i) for i, r in enumerate(drbd.resources)]
-    for i, minor in _indexed_duplicates(minors):
-        yield ("drbd", "resources", i, "minor"), f"minor {minor} is used twice", "set distinct minors"
+    yield from _drbd_minors(cluster)
     for i, res in enumerate(drbd.resources):
         base = ("drbd", "resources", i)
         nodes = cluster.drbd_nodes(res)
@@ -625,20 +697,9 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
                 f"{len(nodes)} nodes: DRBD 8.4 (Debian's in-tree module) replicates between 2",
                 "list 2 nodes, or set drbd.version: '9' with LINBIT's DRBD 9 module",
             )
-        for name in res.disks:
-            if name not in nodes:
-                yield (
-                    (*base, "disks", name),
-                    f"'{name}' is not a node of this resource",
-                    f"use one of: {', '.join(nodes)}",
-                )
-        for name in nodes:
-            if res.disk is None and name not in res.disks:
-                yield (
-                    (*base, "disk"),
-                    f"no backing disk for '{name}'",
-                    "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
-                )
+        for volume, (disk, disks) in enumerate(res.backing_disks()):
+            yield from _drbd_disks((*base, "volumes", volume - 1) if volume else base, nodes, disk, disks)
+        yield from _drbd_policies(cluster, base, res)
         net_name = cluster.drbd_network(res)
         if net_name not in {n.name for n in cluster.networks}:
             yield (*base, "network"), f"unknown network '{net_name}'", "name a network from networks:"
@@ -646,6 +707,43 @@ def _drbd(cluster: Cluster) -> Iterator[Finding]:
         for name in nodes:
             if name in members and net_name not in cluster.node(name).addresses:
                 yield (*base, "network"), f"'{name}' has no address on '{net_name}'", "give it an address there"
+
+
+def _drbd_minors(cluster: Cluster) -> Iterator[Finding]:
+    """Every volume of every resource has its own minor (/dev/drbdN)."""
+    resources = cluster.drbd.resources if cluster.drbd is not None else []
+    paths = [("drbd", "resources", i, *(("volumes", k - 1) if k else ()), "minor")
+             for i, res in enumerate(resources) for k in range(1 + len(res.volumes))]  # fmt: skip
+    minors = [minor for minors in cluster.drbd_minors().values() for minor in minors]
+    for j, minor in _indexed_duplicates(minors):
+        yield paths[j], f"minor {minor} is used twice", "set distinct minors (volume k defaults to the resource's + k)"
+
+
+def _drbd_disks(base: tuple[str | int, ...], nodes: list[str], disk: str | None, disks: dict[str, str]
+                ) -> Iterator[Finding]:  # fmt: skip
+    """A volume's per-node disks name its resource's nodes, and each node has a disk."""
+    for name in disks:
+        if name not in nodes:
+            yield (*base, "disks", name), f"'{name}' is not a node of this resource", f"use one of: {', '.join(nodes)}"
+    for name in nodes:
+        if disk is None and name not in disks:
+            yield (
+                (*base, "disk"),
+                f"no backing disk for '{name}'",
+                "set disk: /dev/... (all nodes) or disks: {node: /dev/...}",
+            )
+
+
+def _drbd_policies(cluster: Cluster, base: tuple[str | int, ...], res: DrbdResource) -> Iterator[Finding]:
+    """Fencing and authentication settings DRBD would accept but that cannot work."""
+    if res.fencing == "resource-and-stonith" and not cluster.fencing_enabled:
+        yield (
+            (*base, "fencing"),
+            "resource-and-stonith freezes I/O until the peer is fenced, and this cluster has no STONITH",
+            "configure fencing.devices, or use fencing: resource-only (or leave it out)",
+        )
+    if res.cram_hmac_alg is not None and res.shared_secret is None:
+        yield (*base, "cram_hmac_alg"), "cram_hmac_alg without a shared_secret", "set shared_secret, or remove it"
 
 
 def _vrrp(cluster: Cluster) -> Iterator[Finding]:
@@ -873,11 +971,11 @@ def _failback(cluster: Cluster) -> Iterator[Finding]:
     resources = {r.name: r for r in cluster.resources}
     in_group = {m for r in cluster.resources if isinstance(r, GroupResource) for m in r.members}
     cloned = {r.resource for r in cluster.resources if isinstance(r, CloneResource)}
-    members = [n.name for n in cluster.members]
     for i, loc in enumerate(cluster.constraints.location):
         res = resources.get(loc.resource)
         if loc.role or not isinstance(res, (GroupResource, *PRIMITIVE_TYPES)) or res.name in in_group | cloned:
             continue
+        members = cluster.ip_candidates(res.name)  # a routed cluster's IPs run on their subnet only
         scores = {node: 0 for node in members}
         for other in cluster.constraints.location:
             if other.resource == res.name and not other.role and other.node in scores:

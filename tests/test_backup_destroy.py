@@ -34,6 +34,7 @@ from .conftest import ROOT
 
 WEB = str(ROOT / "examples" / "web-ap-nodrbd.yml")
 DRBD = str(ROOT / "examples" / "web-ap.yml")
+DRBD9 = ROOT / "examples" / "drbd9-three-node.yml"
 VRRP = str(ROOT / "examples" / "lvs-dr.yml")
 # Written by Pacemaker (crm_simulate --save-output) from web-ap-nodrbd's rendered CIB, with
 # this fence password: a CIB as `cibadmin --query` prints it, status section included.
@@ -65,6 +66,15 @@ def test_the_vrrp_password_of_keepalived_conf_is_redacted() -> None:
     assert VRRP_PASSWORD in installed
     patterns = secret_line_patterns(rendered)
     assert patterns, "keepalived.conf of lvs-dr.yml holds an auth_pass"
+    assert redact_file(installed, patterns) == rendered
+
+
+def test_the_drbd_shared_secret_of_a_resource_file_is_redacted() -> None:
+    rendered = next(f.content for f in render_all(build_inventory(load_cluster(DRBD9)))
+                    if f.dest.endswith("pgdata.res"))  # fmt: skip
+    installed = rendered.replace(SECRET_PLACEHOLDER, 'a#b;c{d}e f')
+    patterns = secret_line_patterns(rendered)
+    assert patterns, "pgdata.res of drbd9-three-node.yml holds a shared secret"
     assert redact_file(installed, patterns) == rendered
 
 

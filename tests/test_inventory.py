@@ -33,7 +33,7 @@ def test_ansible_reads_the_generated_inventory(tmp_path: Path, example: Path) ->
     members = listed.get("cluster_members", {}).get("hosts", [])
     assert members == [n.name for n in cluster.members]
     for node in cluster.nodes:
-        assert hostvars[node.name]["ansible_host"] == str(node.addresses[cluster.networks[0].name])
+        assert hostvars[node.name]["ansible_host"] == str(cluster.primary_address(node))
         assert hostvars[node.name]["halab_cluster_name"] == cluster.name
 
 
@@ -59,6 +59,20 @@ def test_vault_secret_stays_encrypted(tmp_path: Path) -> None:
     text = (out / "group_vars" / "all" / "halab.yml").read_text()
     assert "    vault: !vault |" in text and "$ANSIBLE_VAULT;1.1;AES256" in text
     assert "auth_pass: '{{ lookup(''halab.ha.secret'', halab_secrets[''vrrp.instances[0].auth_pass'']) }}'" in text
+
+
+def test_a_routed_cluster_links_each_member_in_its_room_and_bans_ips_elsewhere() -> None:
+    cluster = load_cluster(ROOT / "examples" / "routed-two-rooms.yml")
+    inv = build_inventory(cluster)
+    assert inv.hostvars("a1")["corosync_link_addresses"] == ["198.18.50.11", "198.18.51.11"]
+    assert inv.hostvars("b2")["corosync_link_addresses"] == ["198.18.60.12", "198.18.61.12"]
+    assert inv.hostvars("b2")["ansible_host"] == "198.18.60.12"  # its room's network of link 0
+    links = inv.group_vars["all"]["corosync_links"]
+    assert links[0] == {"linknumber": 0, "networks": ["lan-a", "lan-b"],
+                        "options": {"knet_link_priority": 20, "knet_ping_interval": 500, "knet_ping_timeout": 1500}}
+    bans = {(loc["resource"], loc["node"]) for loc in inv.group_vars["all"]["pacemaker_locations"]
+            if loc["score"] == "-INFINITY" and not loc["resource"].startswith("bmc-")}
+    assert bans == {("site-a", "b1"), ("site-a", "b2"), ("vip-b", "a1"), ("vip-b", "a2")}
 
 
 def test_drbd_filesystem_derives_clone_and_constraints() -> None:

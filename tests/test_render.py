@@ -40,15 +40,16 @@ def test_rendering_matches_golden_files(tmp_path: Path, example: Path) -> None:
 
 
 def test_render_writes_no_secret(halab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HALAB_VRRP_PASS", "HALAB_IPMI_PASSWORD", "HALAB_HACLUSTER_PASSWORD"):
+    for name in ("HALAB_VRRP_PASS", "HALAB_IPMI_PASSWORD", "HALAB_HACLUSTER_PASSWORD", "HALAB_DRBD_SECRET"):
         monkeypatch.setenv(name, f"leak-{name}")
-    for example in ("lvs-dr", "web-ap"):
+    for example in ("lvs-dr", "web-ap", "drbd9-three-node"):
         code, _, err = halab("render", ROOT / "examples" / f"{example}.yml", "-o", tmp_path / example)
         assert code == 0, err
     texts = [p.read_text() for p in tmp_path.rglob("*") if p.is_file()]
     assert not [t for t in texts if "leak-" in t]
     assert any(f"auth_pass {SECRET_PLACEHOLDER}" in t for t in texts)
     assert any(f'value="{SECRET_PLACEHOLDER}"' in t for t in texts)
+    assert any(f'shared-secret "{SECRET_PLACEHOLDER}";' in t for t in texts)
 
 
 def _templates_used(role: str) -> set[str]:

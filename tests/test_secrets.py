@@ -65,6 +65,18 @@ def test_secret_values_are_checked_for_their_target_before_any_host(halab, tmp_p
     assert code == 2 and "HALAB_VRRP_PASS is not set" in err, err
 
 
+@pytest.mark.parametrize(("value", "problem"), [("x" * 64, "longer than 63 bytes"), ('a"b', "double quotes"),
+                                               ("a\\b", "double quotes"), ("caf\u00e9", "printable ASCII")])
+def test_a_drbd_shared_secret_is_checked_against_drbd_before_any_host(halab, monkeypatch: pytest.MonkeyPatch,
+                                                                      value: str, problem: str) -> None:
+    monkeypatch.setenv("HALAB_DRBD_SECRET", value)
+    code, _, err = halab("deploy", ROOT / "examples" / "drbd9-three-node.yml")
+    assert code == 2 and "drbd.resources[0].shared_secret" in err and problem in err, err
+    assert value not in err
+    assert rules().format_problem("x" * 63, "drbd_shared_secret") is None
+    assert rules().format_problem("a#b;c{d}e f'g", "drbd_shared_secret") is None
+
+
 def test_vault_secrets_are_decrypted_here_to_check_them(tmp_path: Path) -> None:
     cluster = load_cluster(_with(tmp_path, LVS, "auth_pass: {env: HALAB_VRRP_PASS}", "auth_pass: " + VAULTED))
     assert [p.message for p in check_secrets(cluster)] == ["an !vault secret needs the vault password"]

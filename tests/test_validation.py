@@ -132,6 +132,27 @@ MUTATIONS = [
     ("two-nodes-no-two-node", "corosync.quorum", {"two_node": False}, "corosync.quorum", "loses quorum"),
     ("link-network-unknown", "corosync.links", ["lan", "ring9"], "corosync.links[1]", "unknown network"),
     ("member-missing-link-address", "nodes.1.addresses", {"lan": "198.18.90.12"}, "nodes[1].addresses", "link 1"),
+    ("link-object-unknown-network", "corosync.links", ["lan", {"networks": ["ring9"]}],
+     "corosync.links[1].networks[0]", "unknown network"),
+    ("link-network-twice", "corosync.links", ["lan", {"networks": ["hb", "lan"]}], "corosync.links[1].networks[1]",
+     "listed twice"),
+    ("link-both-networks", "corosync.links", [{"networks": ["lan", "hb"]}], "nodes[0].addresses",
+     "addresses on lan and hb"),
+    ("link-priority-range", "corosync.links", [{"networks": ["lan"], "priority": 256}], "corosync.links[0].priority",
+     "255"),
+    ("link-transport-word", "corosync.links", [{"networks": ["lan"], "transport": "tcp"}],
+     "corosync.links[0].transport", "'sctp'"),
+    ("link-transport-off", "corosync.links", [{"networks": ["lan"], "transport": "off"}],
+     "corosync.links[0].transport", "'udp'"),
+    ("link-mcastport-range", "corosync.links", [{"networks": ["lan"], "mcastport": 0}], "corosync.links[0].mcastport",
+     "greater than or equal to 1"),
+    ("link-ping-timeout-short", "corosync.links", [{"networks": ["lan"], "ping_interval": 500, "ping_timeout": 500}],
+     "corosync.links[0].ping_timeout", "not longer than ping_interval"),
+    ("link-options-not-knet", "corosync", {"links": [{"networks": ["lan"], "priority": 1}], "transport": "udpu",
+                                           "crypto": {"cipher": "none", "hash": "none"}, "quorum": {"two_node": True}},
+     "corosync.links[0]", "knet link options"),
+    ("link-unknown-key", "corosync.links", [{"networks": ["lan"], "knet_link_priority": 1}],
+     "corosync.links[0].knet_link_priority", "unknown key"),
     ("vrrp-router-id-range", "vrrp.instances.0.router_id", 256, "vrrp.instances[0].router_id", "255"),
     ("vrrp-auth-plaintext", "vrrp.instances.0.auth_pass", "secret", "vrrp.instances[0].auth_pass", "plain-text secret"),
     ("vrrp-vip-outside", "vrrp.instances.0.vips", ["198.18.99.1"], "vrrp.instances[0].vips[0]", "outside"),
@@ -139,6 +160,48 @@ MUTATIONS = [
     ("drbd-unknown-ref", "resources.0.drbd", "r9", "resources[0].drbd", "unknown DRBD resource"),
     ("drbd-no-disk", "drbd.resources.0.disk", DELETE, "drbd.resources[0].disk", "no backing disk"),
     ("drbd-port-range", "drbd.resources.0.port", 80, "drbd.resources[0].port", "1024"),
+    ("drbd-volume-minor-taken", "drbd.resources.0.volumes", [{"disk": "/dev/vdc", "minor": 0}],
+     "drbd.resources[0].volumes[0].minor", "minor 0 is used twice"),
+    ("drbd-volume-no-disk", "drbd.resources.0.volumes", [{"disks": {"n1": "/dev/vdc"}}],
+     "drbd.resources[0].volumes[0].disk", "no backing disk for 'n2'"),
+    ("drbd-volume-disk-not-node", "drbd.resources.0.volumes", [{"disk": "/dev/vdc", "disks": {"d1": "/dev/vdd"}}],
+     "drbd.resources[0].volumes[0].disks.d1", "not a node of this resource"),
+    ("drbd-volume-unknown", "resources.0.drbd_volume", 1, "resources[0].drbd_volume", "has no volume 1"),
+    ("drbd-volume-without-drbd", "resources.0", {"name": "fs", "type": "filesystem", "device": "/dev/vdb",
+                                                 "directory": "/srv", "drbd_volume": 1},
+     "resources[0].drbd_volume", "drbd_volume without drbd"),
+    ("drbd-stonith-unfenced", "drbd.resources.0.fencing", "resource-and-stonith", "drbd.resources[0].fencing",
+     "no STONITH"),
+    ("drbd-fencing-word", "drbd.resources.0.fencing", "stonith", "drbd.resources[0].fencing", "'resource-only'"),
+    ("drbd-after-sb-0pri-word", "drbd.resources.0.net_options", {"after_sb_0pri": "discard-secondary"},
+     "drbd.resources[0].net_options.after_sb_0pri", "'discard-zero-changes'"),
+    ("drbd-after-sb-1pri-word", "drbd.resources.0.net_options", {"after_sb_1pri": "discard-zero-changes"},
+     "drbd.resources[0].net_options.after_sb_1pri", "'discard-secondary'"),
+    ("drbd-after-sb-2pri-word", "drbd.resources.0.net_options", {"after_sb_2pri": "call-pri-lost-after-sb"},
+     "drbd.resources[0].net_options.after_sb_2pri", "'violently-as0p'"),
+    ("drbd-after-sb-off", "drbd.resources.0.net_options", {"after_sb_2pri": "off"},
+     "drbd.resources[0].net_options.after_sb_2pri", "'disconnect'"),
+    ("drbd-max-buffers-range", "drbd.resources.0.net_options", {"max_buffers": 16},
+     "drbd.resources[0].net_options.max_buffers", "32"),
+    ("drbd-sndbuf-quoted", "drbd.resources.0.net_options", {"sndbuf_size": "0"},
+     "drbd.resources[0].net_options.sndbuf_size", "integer"),
+    ("drbd-net-unknown", "drbd.resources.0.net_options", {"allow_two_primaries": True},
+     "drbd.resources[0].net_options.allow_two_primaries", "unknown key"),
+    ("drbd-on-io-error-word", "drbd.resources.0.disk_options", {"on_io_error": "call-local-io-error"},
+     "drbd.resources[0].disk_options.on_io_error", "'detach'"),
+    ("drbd-al-extents-range", "drbd.resources.0.disk_options", {"al_extents": 7},
+     "drbd.resources[0].disk_options.al_extents", "67"),
+    ("drbd-c-plan-ahead-range", "drbd.resources.0.disk_options", {"c_plan_ahead": 301},
+     "drbd.resources[0].disk_options.c_plan_ahead", "300"),
+    ("drbd-c-max-rate-form", "drbd.resources.0.disk_options", {"c_max_rate": "500 MB"},
+     "drbd.resources[0].disk_options.c_max_rate", "wrong form"),
+    ("drbd-secret-plaintext", "drbd.resources.0.shared_secret", "s3cret", "drbd.resources[0].shared_secret",
+     "plain-text secret"),
+    ("drbd-hmac-without-secret", "drbd.resources.0.cram_hmac_alg", "sha256", "drbd.resources[0].cram_hmac_alg",
+     "without a shared_secret"),
+    ("drbd-hmac-word", "drbd.resources.0", {"name": "r0", "disk": "/dev/vdb", "shared_secret": {"env": "S"},
+                                            "cram_hmac_alg": "md5"},
+     "drbd.resources[0].cram_hmac_alg", "'sha256'"),
     (
         "secret-wrong-shape",
         "pacemaker",
@@ -354,6 +417,25 @@ def test_yaml_words_are_strings_in_enums(tmp_path: Path, word: str) -> None:
         assert problem.path == "corosync.qdevice.tls" and "'on'" in problem.message
 
 
+@pytest.mark.parametrize("word", ["on", "off", "yes", "no"])
+@pytest.mark.parametrize(("example", "old", "new", "where", "choices"), [
+    ("routed-two-rooms", "mcastport: 5420,", "mcastport: 5420, transport: {word},", "corosync.links[1].transport",
+     "'udp' or 'sctp'"),
+    ("drbd9-three-node", "on_io_error: detach", "on_io_error: {word}", "drbd.resources[0].disk_options.on_io_error",
+     "'detach' or 'pass_on'"),
+    ("drbd9-three-node", "after_sb_2pri: disconnect", "after_sb_2pri: {word}",
+     "drbd.resources[0].net_options.after_sb_2pri", "'disconnect' or 'violently-as0p'"),
+])  # fmt: skip
+def test_yaml_words_in_new_enums_name_the_choices(tmp_path: Path, word: str, example: str, old: str, new: str,
+                                                  where: str, choices: str) -> None:
+    """Written unquoted, `off` stays the word off (YAML 1.2): the error lists the enum's words."""
+    text = (Path(__file__).parents[1] / "examples" / f"{example}.yml").read_text()
+    with pytest.raises(InvalidInput) as caught:
+        load_cluster(_with(tmp_path / "c.yml", text, old, new.format(word=word)))
+    [problem] = caught.value.problems
+    assert problem.path == where and choices in problem.message, problem
+
+
 def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "examples" / "minimal.yml").read_text()
     path = _with(tmp_path / "c.yml", text, "name: mini\n", "name: mini\nallow_plaintext_secrets: yes\n")
@@ -361,6 +443,33 @@ def test_yaml_words_are_not_booleans(tmp_path: Path) -> None:
         load_cluster(path)
     [problem] = caught.value.problems
     assert problem.path == "allow_plaintext_secrets" and "yes/no/on/off are strings" in problem.hint
+
+
+ROUTED = Path(__file__).parents[1] / "examples" / "routed-two-rooms.yml"
+
+
+def test_a_flat_cluster_wants_every_member_on_a_floating_ips_network(halab, tmp_path: Path) -> None:
+    """Without a routed link a member missing the network is a mistake, not a room."""
+    doc = _set(_set(BASE, "corosync.links", ["lan"]), "nodes.1.addresses", {"lan": "198.18.90.12"})
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(_set(doc, "resources.1.address", "198.18.91.100")))
+    code, _, err = halab("validate", path)
+    assert code == 2 and "resources[1].address: not every member has an address on 'hb'" in err, err
+    assert "routed cluster" in err
+
+
+@pytest.mark.parametrize(("old", "new", "where", "words"), [
+    ("members: [vip-a, web-server]}", "members: [vip-a, web-server, vip-b]}", "resources[0].address",
+     "no member has an address on the network of every floating IP of 'site-a'"),
+    ("{resource: site-a, node: a1, score: 300}", "{resource: site-a, node: b1, score: 300}",
+     "constraints.location[0].node", "prefer one of: a1, a2"),
+    ("{name: b2, addresses: {lan-b: 198.18.60.12, hb-b: 198.18.61.12}}", "{name: b2, addresses: {hb-b: 198.18.61.12}}",
+     "nodes[3].addresses", "no address on the primary network 'lan-a' or 'lan-b'"),
+])  # fmt: skip
+def test_a_routed_cluster_keeps_floating_ips_on_their_subnet(halab, tmp_path: Path, old: str, new: str, where: str,
+                                                             words: str) -> None:
+    code, _, err = halab("validate", _with(tmp_path / "c.yml", ROUTED.read_text(), old, new))
+    assert code == 2 and f"{where}:" in err and words in err and "hint:" in err, err
 
 
 @pytest.mark.parametrize(("score", "warned"), [(300, True), (301, False), ("INFINITY", False)])

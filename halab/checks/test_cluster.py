@@ -145,7 +145,7 @@ def test_quorum_device(host: Any, node: str, groups: set[str], inventory: Any) -
 def test_corosync_links_connected(host: Any, node: str, groups: set[str], cluster: Cluster) -> None:
     _only(groups, "cluster_members")
     out = host.run("corosync-cfgtool -s").stdout
-    links = len(cluster.link_networks)
+    links = len(cluster.links)
     for link in range(links):
         assert f"LINK ID {link}" in out, f"{node}: corosync link {link} missing:\n{out}"
     down = [
@@ -368,11 +368,12 @@ def test_drbd_connected_uptodate_and_primary_only_where_mounted(
         cstate = host.run(f"drbdadm cstate {name}").stdout.strip()
         dstate = host.run(f"drbdadm dstate {name}").stdout.strip()
         role = host.run(f"drbdadm role {name}").stdout.strip().split("/")[0]
-        mounted = host.run(f"findmnt -n --source {res['device']}").rc == 0
+        devices = [volume["device"] for volume in res["volumes"]]
+        mounted = any(host.run(f"findmnt -n --source {device}").rc == 0 for device in devices)
         if cstate != "Connected":
             problems.append(f"{name}: connection {cstate or 'unknown'}, expected Connected")
-        if dstate != "UpToDate/UpToDate":
+        if set(dstate.split()) != {"UpToDate/UpToDate"}:  # a line per volume
             problems.append(f"{name}: disk states {dstate or 'unknown'}, expected UpToDate/UpToDate")
         if (role == "Primary") != mounted:
-            problems.append(f"{name}: role {role} but {res['device']} is {'mounted' if mounted else 'not mounted'}")
+            problems.append(f"{name}: role {role} but {' '.join(devices)} {'is' if mounted else 'is not'} mounted")
     assert not problems, f"{node}: " + "; ".join(problems)

@@ -223,16 +223,18 @@ def _bmc_spec(settings: Any) -> BmcSpec:
 
 
 def _drbd_disks(cluster: Any) -> dict[str, list[tuple[str, str]]]:
-    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks`, on the nodes each
-    resource replicates between (as the inventory configures them: `Cluster.drbd_nodes`)."""
+    """node -> [(field, backing disk)] from `drbd.resources[].disk/disks` and their volumes',
+    on the nodes each resource replicates between (as the inventory configures them:
+    `Cluster.drbd_nodes`)."""
     drbd = getattr(cluster, "drbd", None)
     out: dict[str, list[tuple[str, str]]] = {}
     for i, res in enumerate(getattr(drbd, "resources", None) or []):
-        for node in cluster.drbd_nodes(res):
-            disk = (res.disks or {}).get(node) or res.disk
-            where = f"drbd.resources[{i}].disks.{node}" if node in (res.disks or {}) else f"drbd.resources[{i}].disk"
-            if disk:
-                out.setdefault(node, []).append((where, disk))
+        for volume, (disk, disks) in enumerate(res.backing_disks()):
+            base = f"drbd.resources[{i}]" + (f".volumes[{volume - 1}]" if volume else "")
+            for node in cluster.drbd_nodes(res):
+                where = f"{base}.disks.{node}" if node in disks else f"{base}.disk"
+                if disks.get(node, disk):
+                    out.setdefault(node, []).append((where, disks.get(node, disk)))
     return out
 
 

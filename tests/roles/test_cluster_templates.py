@@ -61,6 +61,26 @@ def _render(inv: Inventory, host: str, template: str) -> str:
                     reason="corosync/unshare not installed")
 @pytest.mark.parametrize(("name", "inv"), CASES, ids=IDS)
 def test_corosync_conf_passes_corosync_t(name: str, inv: Inventory, tmp_path: Path) -> None:
+    _corosync_t(name, inv, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("corosync") is None or shutil.which("unshare") is None,
+                    reason="corosync/unshare not installed")
+def test_every_knet_link_option_passes_corosync_t(tmp_path: Path) -> None:
+    """The routed example with SCTP on link 1: every per-link option corosync.conf can get."""
+    source = ROOT / "examples" / "routed-two-rooms.yml"
+    text = source.read_text().replace("mcastport: 5420,", "mcastport: 5420, transport: sctp,")
+    assert "transport: sctp" in text
+    (tmp_path / "c.yml").write_text(text)
+    inv = build_inventory(load_cluster(tmp_path / "c.yml"))
+    conf = _corosync_t("sctp", inv, tmp_path)
+    for key in ("knet_link_priority: 20", "knet_ping_interval: 500", "knet_ping_timeout: 1500",
+                "knet_transport: sctp", "mcastport: 5420", "knet_pong_count: 3"):
+        assert f"        {key}\n" in conf, key
+
+
+def _corosync_t(name: str, inv: Inventory, tmp_path: Path) -> str:
+    """Render every member's corosync.conf and check it with corosync -t; return the last one."""
     key = tmp_path / "authkey"
     key.write_bytes(bytes(range(256)))
     for host in inv.groups["cluster_members"]:
@@ -75,6 +95,7 @@ def test_corosync_conf_passes_corosync_t(name: str, inv: Inventory, tmp_path: Pa
             f"ip addr add {a}/32 dev lo" for a in addrs) + f" && corosync -t -c {conf}"
         res = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
         assert res.returncode == 0, f"{name}/{host}: corosync -t failed:\n{res.stdout}{res.stderr}"
+    return text
 
 
 def test_corosync_t_rejects_garbage(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -161,21 +162,33 @@ def test_keepalived_t_rejects_a_broken_file(netns: Any, tmp_path: Path) -> None:
 DRBD_ENV = {**os.environ, "DRBD_DONT_WARN_ON_VERSION_MISMATCH": "1"}
 
 
+# Every option halab offers, and a shared secret holding the characters a quoted DRBD
+# string can (drbdadm must read it back whole).
+DRBD_SECRET = "a#b;c{d}e f'g"
+DRBD_OPTIONS = {
+    "fencing": "resource-and-stonith",
+    "net_options": {"after-sb-0pri": "discard-zero-changes", "after-sb-1pri": "discard-secondary",
+                    "after-sb-2pri": "disconnect", "max-buffers": 8000, "sndbuf-size": 0, "cram-hmac-alg": "sha512"},
+    "disk_options": {"resync-rate": "100M", "on-io-error": "detach", "al-extents": 6433, "c-plan-ahead": 20,
+                     "c-max-rate": "500M"},
+    "shared_secret": DRBD_SECRET,
+}
+
+
 @pytest.mark.skipif(shutil.which("drbdadm") is None or not DRBDADM_84.exists(),
                     reason="drbd-utils (drbdadm, drbdadm-84) not installed")
 @pytest.mark.parametrize(("inv", "host"), _cases("drbd_nodes"))
 @pytest.mark.parametrize("fmt", [None, "8.4", "9"], ids=["default", "8.4", "9"])
-@pytest.mark.parametrize("variant", ["as-is", "no-fencing-rate"])
+@pytest.mark.parametrize("variant", ["as-is", "all-options"])
 def test_drbd_res_passes_drbdadm_dump(inv: Inventory, host: str, fmt: str | None, variant: str,
                                       tmp_path: Path) -> None:
     extra: dict[str, Any] = {} if fmt is None else {"drbd_config_format": fmt}
     ctx = _context(inv, host, **extra)
-    if variant != "as-is":
-        ctx["drbd_fencing"] = not ctx["drbd_fencing"]
-        for res in ctx["drbd_resources"]:
-            res["resync_rate"] = "100M"
-    drbdadm = "drbdadm" if fmt == "9" else str(DRBDADM_84)
+    written = fmt or ("8.4" if ctx["drbd_version"] == "auto" else ctx["drbd_version"])  # as the template
+    drbdadm = "drbdadm" if written == "9" else str(DRBDADM_84)
     for res in ctx["drbd_resources"]:
+        if variant == "all-options":
+            res.update(copy.deepcopy(DRBD_OPTIONS))
         text = _render("drbd", "drbd.res.j2", ctx | {"drbd_resource": res})
         path = tmp_path / f"{res['name']}.res"
         path.write_text(text)
@@ -184,8 +197,16 @@ def test_drbd_res_passes_drbdadm_dump(inv: Inventory, host: str, fmt: str | None
         assert f"resource {res['name']} {{" in result.stdout
         for node in res["nodes"]:
             assert f"{node['address']}:{res['port']}" in result.stdout
-        assert ("connection-mesh" in text) is (fmt == "9")
-        assert ("crm-fence-peer.9.sh" in text) is bool(ctx["drbd_fencing"])
+        for volume in res["volumes"]:
+            assert re.search(rf"device\s+{volume['device']} minor {volume['minor']};", result.stdout)
+        assert (len(res["volumes"]) > 1) is ("volume 1 {" in result.stdout)
+        assert ("connection-mesh" in text) is (written == "9")
+        fenced = res["fencing"] != "dont-care"
+        assert ("crm-fence-peer.9.sh" in text) is fenced and (f"fencing {res['fencing']};" in text) is fenced
+        for name, value in {**res["net_options"], **res["disk_options"]}.items():
+            assert re.search(rf"^\s+{name}\s+{value};$", result.stdout, re.M), f"{name} {value}\n{result.stdout}"
+        if variant == "all-options":
+            assert f'shared-secret    "{DRBD_SECRET}";' in result.stdout, result.stdout
 
 
 @pytest.mark.skipif(shutil.which("drbdadm") is None, reason="drbd-utils not installed")

@@ -108,3 +108,14 @@ def test_a_secret_file_is_compared_without_its_checksum_leaving_the_controller(t
     conf.chmod(0o644)
     conf.write_text(secret)
     assert probe(tmp_path, state_probe_files=[{"path": str(conf), "content": secret, **owner}])["drift"] != []
+
+
+def test_reports_about_a_secret_stay_out_of_the_log(tmp_path: Path) -> None:
+    """state_probe_no_log: the drbd role's report holds the checksums of resource files
+    with a shared secret; the probe then runs no_log, its values still reach the caller."""
+    checksum = "0" * 63 + "1"
+    result = probe(tmp_path, state_probe_no_log=True,
+                   state_probe_reports=[{"name": "sum", "cmd": f"echo {checksum}"}])
+    assert result["values"] == {"sum": checksum}
+    output = (tmp_path / "output.txt").read_text()
+    assert "censored" in output and checksum not in output

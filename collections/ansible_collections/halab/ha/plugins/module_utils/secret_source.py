@@ -55,7 +55,24 @@ def _ipmi_password(value: str) -> str | None:
     return None
 
 
-FORMATS = {"line": _line, "vrrp_auth_pass": _vrrp_auth_pass, "ipmi_password": _ipmi_password}
+# DRBD keeps a shared secret of at most 63 bytes (SHARED_SECRET_MAX 64 with its NUL);
+# halab writes it in double quotes in the resource file.
+DRBD_SECRET_MAX = 63
+
+
+def _drbd_shared_secret(value: str) -> str | None:
+    problem = _line(value)
+    if problem:
+        return problem
+    if len(value.encode("utf-8")) > DRBD_SECRET_MAX:
+        return f"is longer than {DRBD_SECRET_MAX} bytes, the most DRBD keeps of a shared secret"
+    if any(c in '"\\' or ord(c) > 0x7E for c in value):
+        return "may hold printable ASCII only, without \" or \\ (it is written in double quotes)"
+    return None
+
+
+FORMATS = {"line": _line, "vrrp_auth_pass": _vrrp_auth_pass, "ipmi_password": _ipmi_password,
+           "drbd_shared_secret": _drbd_shared_secret}
 
 
 def format_problem(value: str, fmt: str) -> str | None:
