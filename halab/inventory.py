@@ -487,6 +487,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                 "priorities": priorities,
                 "addresses": {node.name: str(node.addresses[net.name]) for node in directors},
                 "advert_int": _number(inst.advert_int),
+                "version": inst.version,
                 "preempt": inst.preempt,
                 "preempt_delay": inst.preempt_delay,
                 "unicast": inst.unicast,

@@ -224,6 +224,14 @@ class CorosyncLink(Strict):
     pong_count: Annotated[int, Field(ge=1, le=255)] | None = Field(default=None, description="knet_pong_count")
 
 
+Timing = Literal["default", "fast", "wan"]
+
+# What a timing profile sets where the file does not (docs/cluster-yaml.md#timing-profiles):
+# corosync's token in ms (consensus and knet's pings follow it) and VRRP's advert_int in s.
+COROSYNC_TOKEN: dict[str, int] = {"default": 3000, "fast": 1000, "wan": 10000}
+VRRP_ADVERT_INT: dict[str, float] = {"default": 1, "fast": 0.2, "wan": 2}
+
+
 class Corosync(Strict):
     links: list[Name | CorosyncLink] | None = Field(
         default=None, description="heartbeat links, link 0 first: a network's name, or a link with options"
@@ -231,11 +239,18 @@ class Corosync(Strict):
     transport: Literal["knet", "udpu", "udp"] = "knet"
     link_mode: Literal["passive", "active", "rr"] = "passive"
     crypto: Crypto = Field(default_factory=Crypto)
-    token: Annotated[int, Field(ge=100, le=120000)] = 3000
+    timing: Timing = Field(default="default", description="token's default: 3000 ms, fast 1000, wan 10000")
+    token: Annotated[int, Field(ge=100, le=120000)] | None = Field(default=None, description="default: the timing's")
     consensus: Annotated[int, Field(ge=100, le=240000)] | None = None
     join: Annotated[int, Field(ge=10, le=10000)] | None = None
     quorum: Quorum = Field(default_factory=Quorum)
     qdevice: QDevice | None = None
+
+    @model_validator(mode="after")
+    def _fill_timing(self) -> Corosync:
+        if self.token is None:
+            self.token = COROSYNC_TOKEN[self.timing]
+        return self
 
 
 class Pacemaker(Strict):
@@ -569,7 +584,9 @@ class VrrpInstance(Strict):
     priorities: dict[Hostname, Annotated[int, Field(ge=1, le=254)]] | None = Field(
         default=None, description="default: directors in file order get 150, 100, 50..."
     )
-    advert_int: Annotated[Number, Field(gt=0, le=255)] = 1
+    advert_int: Annotated[Number, Field(gt=0, le=255)] | None = Field(
+        default=None, description="seconds; default: the timing's (1, fast 0.2, wan 2)"
+    )
     preempt: Bool = True
     preempt_delay: Annotated[int, Field(ge=0, le=1000)] | None = None
     unicast: Bool = False
@@ -578,6 +595,12 @@ class VrrpInstance(Strict):
     notify: Command | None = None
     garp_master_delay: Annotated[int, Field(ge=0, le=255)] | None = None
 
+    @property
+    def version(self) -> int:
+        """VRRPv2 counts advert_int in whole seconds (keepalived rounds anything else); a
+        fractional one needs VRRPv3, which counts centiseconds and has no authentication."""
+        return 2 if float(self.advert_int or 1).is_integer() else 3
+
 
 class SyncGroup(Strict):
     name: Name
@@ -585,9 +608,17 @@ class SyncGroup(Strict):
 
 
 class Vrrp(Strict):
+    timing: Timing = Field(default="default", description="advert_int's default: 1 s, fast 0.2 s, wan 2 s")
     instances: list[VrrpInstance] = Field(min_length=1)
     scripts: list[VrrpScript] = Field(default_factory=list)
     sync_groups: list[SyncGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fill_timing(self) -> Vrrp:
+        for instance in self.instances:
+            if instance.advert_int is None:
+                instance.advert_int = VRRP_ADVERT_INT[self.timing]
+        return self
 
 
 class HealthCheck(Strict):

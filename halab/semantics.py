@@ -798,6 +798,12 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
                 yield (*base, "priorities"), f"priority {prio} is given twice", "give each director a distinct priority"
         if isinstance(inst.auth_pass, str) and len(inst.auth_pass) > 8:
             yield (*base, "auth_pass"), "VRRP PASS authentication uses at most 8 characters", "shorten it"
+        if inst.auth_pass is not None and inst.version == 3:
+            yield (
+                (*base, "auth_pass"),
+                f"advert_int {inst.advert_int} needs VRRPv3, which has no authentication",
+                "remove auth_pass (keep VRRP on a trusted network) or use a whole-second advert_int",
+            )
         for j, script in enumerate(inst.track_scripts):
             if script not in script_names:
                 yield (*base, "track_scripts", j), f"unknown vrrp script '{script}'", "define it under vrrp.scripts"

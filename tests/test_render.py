@@ -75,15 +75,36 @@ def test_each_rendered_template_is_installed_by_its_role(template) -> None:
     assert template.name in _templates_used(template.role), f"roles/{template.role}/tasks never renders {template.name}"
 
 
-@pytest.mark.parametrize(("written", "rendered"), [("advert_int: 1", "1"), ("advert_int: 1.0", "1"), ("", "1"),
-                                                   ("advert_int: 0.5", "0.5")])
-def test_advert_int_renders_the_same_however_written(tmp_path: Path, written: str, rendered: str) -> None:
-    """`1`, `1.0` and the default are one value: keepalived.conf says `advert_int 1` for each."""
-    text = (ROOT / "examples" / "lvs-dr.yml").read_text()
+@pytest.mark.parametrize(("written", "rendered", "version"), [
+    ("advert_int: 1", "1", None), ("advert_int: 1.0", "1", None), ("", "1", None), ("advert_int: 0.5", "0.5", 3),
+    ("timing: fast", "0.2", 3), ("timing: wan", "2", None), ("timing: fast\n      advert_int: 1", "1", None)])
+def test_advert_int_renders_the_same_however_written(tmp_path: Path, written: str, rendered: str,
+                                                     version: int | None) -> None:
+    """`1`, `1.0` and the default are one value: keepalived.conf says `advert_int 1` for each.
+    A fractional interval (given or the timing's) is VRRPv3's: VRRPv2 would round it to seconds."""
+    text = (ROOT / "examples" / "lvs-dr.yml").read_text().replace("      auth_pass: {env: HALAB_VRRP_PASS}\n", "")
+    if written.startswith("timing"):
+        text = text.replace("vrrp:\n", "vrrp:\n  " + written.split("\n")[0] + "\n")
+        written = written.partition("\n")[2].strip()
     (tmp_path / "c.yml").write_text(text.replace("advert_int: 1", written))
     files = render_all(build_inventory(load_cluster(tmp_path / "c.yml")))
     confs = [f.content for f in files if f.dest == "/etc/keepalived/keepalived.conf"]
     assert confs and all(f"    advert_int {rendered}\n" in conf for conf in confs)
+    assert all(("    version 3\n" in conf) == (version == 3) for conf in confs)
+
+
+@pytest.mark.parametrize(("corosync", "token", "consensus"), [
+    ("", 3000, None), ("timing: fast", 1000, None), ("timing: wan", 10000, None),
+    ("timing: fast\n  token: 1500\n  consensus: 2000", 1500, 2000)])
+def test_timing_sets_the_token_the_file_leaves_out(tmp_path: Path, corosync: str, token: int,
+                                                  consensus: int | None) -> None:
+    """A timing profile gives the token (consensus follows it in corosync); explicit values win."""
+    text = (ROOT / "examples" / "minimal.yml").read_text()
+    (tmp_path / "c.yml").write_text(f"{text}\ncorosync:\n  {corosync or 'timing: default'}\n")
+    files = render_all(build_inventory(load_cluster(tmp_path / "c.yml")))
+    conf = next(f.content for f in files if f.dest == "/etc/corosync/corosync.conf")
+    assert f"    token: {token}\n" in conf
+    assert ("consensus:" in conf) == (consensus is not None)
 
 
 def test_local_maps_set_one_key_and_null_removes_one() -> None:

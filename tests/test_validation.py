@@ -304,6 +304,15 @@ MUTATIONS = [
      "pacemaker.properties.placement-strategy", "set twice"),
     ("group-utilization", "resources.3.utilization", {"cpu": 1}, "resources[3].utilization", "unknown key"),
     ("qdevice-not-arbitrator", "corosync.qdevice", {"host": "n1"}, "corosync.qdevice.host", "arbitrator"),
+    ("timing-word", "corosync.timing", "quick", "corosync.timing", "'fast'"),
+    ("vrrp-timing-word", "vrrp.timing", "lan", "vrrp.timing", "'wan'"),
+    ("consensus-below-wan-token", "corosync", {"links": ["lan", "hb"], "quorum": {"two_node": True}, "timing": "wan",
+                                               "consensus": 5000},
+     "corosync.consensus", "use >= 12000"),
+    ("vrrp-v3-auth", "vrrp", {"timing": "fast", "instances": [{"name": "VI_1", "router_id": 51, "network": "lan",
+                                                                "vips": ["198.18.90.200"],
+                                                                "auth_pass": {"env": "HALAB_T_PASS"}}]},
+     "vrrp.instances[0].auth_pass", "needs VRRPv3, which has no authentication"),
 ]
 
 
