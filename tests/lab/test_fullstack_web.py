@@ -74,6 +74,7 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
     assert sha512_crypt().matches(SECRET, shadow), shadow
     assert SECRET not in first.stdout + first.stderr and BMC_SECRET not in first.stdout + first.stderr
     assert files_containing(lab_state, SECRET) == []
+    assert files_containing(lab_state / "runs", shadow) == []  # the probe reads the hash: no_log
     assert files_containing(lab_state / "runs", BMC_SECRET) == []  # (the nodes' CIB holds it, mode 0600)
 
     verify = halab("verify", str(cluster_file))
@@ -88,15 +89,18 @@ def test_web_cluster_deploys_verifies_is_idempotent_and_fails_over(
     # Hand edits: a no-op deploy skips converged layers after one state probe each, so it
     # must still notice every edit below, put it back, and be a no-op again afterwards.
     on_web2("echo '# hand edit' >> /etc/apache2/ports.conf", "systemctl enable --quiet apache2",
-            "chmod 0600 /etc/corosync/corosync.conf", "sed -i 's/^198.18.50.11 web1$/198.18.50.99 web1/' /etc/hosts")
+            "chmod 0600 /etc/corosync/corosync.conf", "sed -i 's/^198.18.50.11 web1$/198.18.50.99 web1/' /etc/hosts",
+            "echo hacluster:changed-by-hand | chpasswd")
     repair = halab("deploy", str(cluster_file))
     assert repair.returncode == 0, repair.stdout + repair.stderr
     progress = repair.stderr  # the per-task progress lines
-    for task in ("Write ports.conf", "Leave Apache to Pacemaker", "Install corosync.conf", "List every halab host"):
+    for task in ("Write ports.conf", "Leave Apache to Pacemaker", "Install corosync.conf", "List every halab host",
+                 "Set the hacluster user's password"):
         assert f"web2: changed: {task}" in progress, progress
     assert "web1: changed: Write ports.conf" not in progress, progress  # Apache converges per host
     on_web2("grep -qx '198.18.50.11 web1' /etc/hosts", "! grep -q 'hand edit' /etc/apache2/ports.conf",
             "[ $(stat -c %a /etc/corosync/corosync.conf) = 644 ]", "! systemctl is-enabled --quiet apache2")
+    assert sha512_crypt().matches(SECRET, on("webnd", "web2", "getent shadow hacluster").stdout.split(":")[1])
     third = halab("deploy", str(cluster_file))
     assert "no changes" in third.stdout, third.stdout + third.stderr
     changed = halab("deploy", str(cluster_file), "--check", "--diff")  # the CIB diff shows fence devices

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from halab.paths import module_util
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULT = ("{{ {'drift': state_probe_drift, 'missing': state_probe_missing_packages,"
           " 'values': state_probe_values} | to_json }}")
@@ -119,3 +121,25 @@ def test_reports_about_a_secret_stay_out_of_the_log(tmp_path: Path) -> None:
     assert result["values"] == {"sum": checksum}
     output = (tmp_path / "output.txt").read_text()
     assert "censored" in output and checksum not in output
+
+
+def test_a_password_is_checked_on_the_controller_and_its_hash_stays_out_of_the_log(tmp_path: Path) -> None:
+    """The node prints the user's shadow hash (no_log) and the controller checks the
+    password against it: an unchanged password costs no module, and neither the
+    password nor the hash appears in the output."""
+    password = "hacluster-Pw-1"
+    hashed = module_util("sha512_crypt").new_hash(password)
+    shadow = tmp_path / "shadow"
+    shadow.write_text(f"root:!:19000::::::\nhacluster:{hashed}:19000:0:99999:7:::\n")
+    wanted = {"state_probe_shadow": str(shadow),
+              "state_probe_passwords": [{"user": "hacluster", "password": password}]}
+    assert probe(tmp_path, **wanted)["drift"] == []
+    output = (tmp_path / "output.txt").read_text()
+    assert "censored" in output and hashed not in output and password not in output
+    wanted["state_probe_passwords"] = [{"user": "hacluster", "password": "another"}]
+    assert probe(tmp_path, **wanted)["drift"] == ["password of hacluster: differs"]
+    shadow.write_text("hacluster:$y$j9T$abc$def:19000::::::\n")
+    wanted["state_probe_passwords"] = [{"user": "hacluster", "password": password}]
+    assert probe(tmp_path, **wanted)["drift"] == ["password of hacluster: differs"]
+    shadow.write_text("root:!:19000::::::\n")
+    assert probe(tmp_path, **wanted)["drift"] == ["password of hacluster: differs"]
