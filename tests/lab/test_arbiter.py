@@ -1,13 +1,18 @@
 """Two nodes and a corosync-qnetd arbitrator (examples/arbiter.yml, qdevice TLS on) on real
 lab nodes: lab up -> deploy (certificate exchange) -> verify (qdevice checks) -> idempotent
-re-deploy -> crash arb1 -> arb2 stays quorate on the qdevice vote and serves the VIP -> down.
+re-deploy -> crash arb1 -> arb2 stays quorate on the qdevice vote and serves the VIP ->
+`corosync.timing: fast` applied at runtime -> 30 s of full CPU load changes no membership ->
+crash arb2 -> arb1 serves within the fast profile's bound -> down.
 
 Timings are printed (run with -s to see them).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,7 +34,26 @@ def on(node: str, command: str) -> str:
     return ran.stdout
 
 
-def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Path) -> None:
+def ring_id(node: str) -> str:
+    return re.search(r"^Ring ID:\s+(\S+)", on(node, "corosync-quorumtool -s"), re.M).group(1)  # type: ignore[union-attr]
+
+
+def fence_count(node: str) -> int:
+    return on(node, "stonith_admin --history '*' --verbose || true").count("successful")
+
+
+def full_cpu_load(seconds: float) -> None:
+    """Busy loops on every core of this machine (the lab nodes share them), ended by PID."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        time.sleep(seconds)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Path, tmp_path: Path) -> None:
     started = time.monotonic()
     up = halab("lab", "up", str(EXAMPLE))
     assert up.returncode == 0, up.stdout + up.stderr
@@ -63,6 +87,7 @@ def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Pat
         assert move.returncode == 0, move.stdout + move.stderr
     wait_for_page(VIP_URL, "arb1", 60)
 
+    crashed = time.monotonic()
     crash = halab("lab", "crash", "arb1")
     assert crash.returncode == 0, crash.stdout + crash.stderr
 
@@ -74,7 +99,32 @@ def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Pat
                                                            r"^\s*0\s+1\s+Qdevice"))  # fmt: skip
 
     assert wait_until("arb2 quorate on its vote and the qdevice's", alone_and_quorate, 60, every=0.5) < 60
-    recovery = wait_for_page(VIP_URL, "arb2", 90)
-    print(f"service back on arb2 {recovery:.1f}s after crashing arb1 (fenced first)")
+    wait_for_page(VIP_URL, "arb2", 90)
+    print(f"service back on arb2 {time.monotonic() - crashed:.1f}s after crashing arb1 (fenced first)")
     fenced = on("arb2", "stonith_admin --history arb1 --verbose")
     assert "reboot of arb1 successful" in fenced, fenced
+
+    # Fast timing on the running cluster: a runtime reload (corosync keeps running), then
+    # full CPU load on every core changes no membership and fences nobody (corosync runs
+    # SCHED_RR), then a crash is detected in ~2.2 s (token 1000 ms + consensus 1200 ms).
+    wait_until("arb1 back as a member", lambda: "arb1" in on("arb2", "crm_node -p").split(), 180, every=2)
+    fast = tmp_path / "arbiter-fast.yml"
+    fast.write_text(EXAMPLE.read_text().replace("corosync:\n", "corosync:\n  timing: fast\n"))
+    pids = {node: on(node, "pidof corosync").strip() for node in ("arb1", "arb2")}
+    deploy = halab("deploy", str(fast))
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    for node, pid in pids.items():
+        assert on(node, "corosync-cmapctl -g runtime.config.totem.token").strip().endswith("= 1000"), node
+        assert on(node, "pidof corosync").strip() == pid, f"{node}: corosync restarted for a timing change"
+    wait_for_page(VIP_URL, "arb2", 30)
+    ring, fences = ring_id("arb2"), fence_count("arb2")
+    full_cpu_load(30)
+    assert ring_id("arb2") == ring, "a membership change under CPU load (fast timing)"
+    assert fence_count("arb2") == fences
+    assert "arb2" in (page(VIP_URL) or "")
+
+    started = time.monotonic()
+    crash = halab("lab", "crash", "arb2")
+    assert crash.returncode == 0, crash.stdout + crash.stderr
+    wait_for_page(VIP_URL, "arb1", 90)
+    print(f"fast timing: service back on arb1 {time.monotonic() - started:.1f}s after crashing arb2")
