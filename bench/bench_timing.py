@@ -81,6 +81,7 @@ def run_case(example: str, timing: str, repeat: int, load: float, directory: Pat
         outages = []
         for _ in range(repeat):
             out = halab("drill", str(cluster), "--mode", "crash", "--timeout", "300")
+            print(f"{example} {timing}:\n{out}", file=sys.stderr, flush=True)  # the drill's timeline
             outages.append(float(re.search(r"drill passed: outage ([0-9.]+)s", out).group(1)))  # type: ignore[union-attr]
             time.sleep(5)  # failback settles
         loaded = under_load(name, members, vip, load)
