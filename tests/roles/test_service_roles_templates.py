@@ -125,7 +125,9 @@ def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path)
         "unicast": n == 2, "auth_pass": None, "track_scripts": ["chk_apache"],
         "notify": "/bin/true", "garp_master_delay": 3,
         "preempt": n != 1, "preempt_delay": 30 if n == 2 else None} for n in (1, 2)]
-    ctx["keepalived_instances"] += extra
+    fast = copy.deepcopy(base) | {"name": "VI_3", "router_id": 63, "vips": ["198.18.20.113/24"], "auth_pass": None,
+                                  "advert_int": 0.2, "version": 3}  # timing: fast
+    ctx["keepalived_instances"] += [*extra, fast]
     ctx["keepalived_scripts"] = [{"name": "chk_apache", "script": "/usr/bin/pgrep apache2",
                                   "interval": 2, "weight": 0, "rise": 2, "fall": 2}]
     ctx["keepalived_sync_groups"] = [{"name": "SG_WEB", "instances": ["VI_1", "VI_2"]}]
@@ -141,8 +143,21 @@ def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path)
     text = _keepalived_ok(netns, ctx, tmp_path)
     for word in ("nopreempt", "preempt_delay 30", "vrrp_sync_group SG_WEB", "TCP_CHECK",
                  "MISC_CHECK", "SSL_GET", "lb_kind NAT", "persistence_timeout 300",
-                 'notify "/bin/true"', "garp_master_delay 3", "vrrp_script chk_apache"):
+                 'notify "/bin/true"', "garp_master_delay 3", "vrrp_script chk_apache",
+                 "version 3\n    advert_int 0.2"):
         assert word in text
+
+
+@needs_keepalived
+def test_keepalived_t_reports_a_fractional_vrrpv2_interval(netns: Any, tmp_path: Path) -> None:
+    """Why a fractional advert_int renders `version 3`: VRRPv2 would round it (a config error)."""
+    inv = build_inventory(load_cluster(ROOT / "examples" / "lvs-dr.yml"))
+    ctx = _context(inv, "lb1")
+    ctx["keepalived_instances"][0] |= {"advert_int": 0.2, "auth_pass": None, "version": 2}
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(_render("keepalived", "keepalived.conf.j2", ctx))
+    result = _run(["ip", "netns", "exec", netns({"eth0"}), "keepalived", "-t", "-f", str(conf)])
+    assert result.returncode != 0 and "must be an integer" in result.stdout + result.stderr
 
 
 @needs_keepalived
