@@ -273,7 +273,7 @@ def standby(cluster: Cluster, source: str, node: str, off: bool) -> None:
 )
 @click.option("--target", metavar="NODE|RESOURCE", help="what to fail (default: where the first floating IP runs)")
 @click.option("--repeat", type=int, default=1, show_default=True, help="runs, for p50/p95")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--report", "report_dir", type=click.Path(path_type=Path),
               help="write drill-MODE.json and a timeline drill-MODE.png here (needs matplotlib: halab[report])")
 @click.option("--allow-destructive", is_flag=True, help="crash hosts that are not a halab lab (a kernel reset)")
 @click.option("--timeout", type=float, default=120, show_default=True, help="seconds to wait for recovery")
