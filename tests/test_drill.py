@@ -23,7 +23,9 @@ WEB = ROOT / "examples" / "web-ap-nodrbd.yml"
 LVS = ROOT / "examples" / "lvs-dr.yml"
 SERVICE = "web-server via web-vip"
 VIP = "198.18.50.100"
+LVS_VIP = "198.18.20.100"
 CRM_MON = (ROOT / "tests" / "data" / "status" / "crm_mon-healthy.xml").read_text()
+CRM_MON_FAILED = (ROOT / "tests" / "data" / "status" / "crm_mon-degraded.xml").read_text()  # web-server on web2
 
 
 class UntouchedHosts:
@@ -168,10 +170,14 @@ def test_the_timeline_picture_is_a_png_of_sensible_size(tmp_path: Path) -> None:
 
 
 class FakeCluster:
-    """Two members answering crm_mon, holding the VIP where the standby attribute says."""
+    """Two members answering crm_mon, holding the VIP on web1 until web1 is in standby or its
+    Apache was killed (then Pacemaker moved it to web2, with a failed monitor); two directors
+    holding the VRRP VIP on lb1 until lb1 is reset, and again once its keepalived runs."""
 
     log: ClassVar[list[tuple[str, str]]] = []
     standby: ClassVar[bool] = False
+    killed: ClassVar[bool] = False
+    reset: ClassVar[bool] = False
 
     def __init__(self, cluster: object) -> None:
         pass
@@ -180,13 +186,19 @@ class FakeCluster:
         FakeCluster.log.append((host, command))
         if command.startswith("crm_attribute --node web1 --name standby"):
             FakeCluster.standby = command.endswith("on")
+        FakeCluster.killed = (FakeCluster.killed or command.startswith("pkill")) and "--cleanup" not in command
+        FakeCluster.reset = (FakeCluster.reset or "sysrq" in command) and "is-active" not in command
         if command.startswith("ip -o"):
-            holder = "web2" if FakeCluster.standby else "web1"
-            held = f"2: eth0    inet {VIP}/24 scope global eth0\n" if host == holder else ""
+            if host == "lb1" and FakeCluster.reset:
+                return Result(host, 255, "", "no route to host")
+            holders = {"web2" if FakeCluster.standby or FakeCluster.killed else "web1": VIP,
+                       "lb2" if FakeCluster.reset else "lb1": LVS_VIP}  # fmt: skip
+            held = f"2: eth0    inet {holders[host]}/24 scope global eth0\n" if host in holders else ""
             return Result(host, 0, held, "")
         if command.startswith("corosync-quorumtool"):
             return Result(host, 0, "Quorate:          Yes\n", "")
-        return Result(host, 0, CRM_MON if command.startswith("crm_mon") else "", "")
+        mon = CRM_MON_FAILED if FakeCluster.killed else CRM_MON
+        return Result(host, 0, mon if command.startswith("crm_mon") else "", "")
 
 
 @pytest.fixture
@@ -197,7 +209,8 @@ def fake_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type[FakeCl
         monkeypatch.setattr(module, "Hosts", FakeCluster, raising=False)
     monkeypatch.setattr(drill, "answers", lambda probe: True)
     monkeypatch.setattr(drill, "BASELINE", 0.2)
-    FakeCluster.log, FakeCluster.standby = [], False
+    monkeypatch.setattr(drillfaults, "VRRP_SETTLE", 0)
+    FakeCluster.log, FakeCluster.standby, FakeCluster.killed, FakeCluster.reset = [], False, False, False
     return FakeCluster
 
 
@@ -235,3 +248,22 @@ def test_service_kill_knows_apache_and_systemd_units() -> None:
     assert drillfaults.kill_command(cluster, "web-server") == "pkill -KILL --oldest --exact 'apache2|httpd'"
     assert drillfaults.kill_command(cluster, "web-vip") is None
     assert drillfaults.killable(cluster) == ["web-server"]
+
+
+def test_service_kill_reports_where_pacemaker_recovered_it(fake_cluster: type[FakeCluster], halab: Callable) -> None:
+    code, out, err = halab("drill", WEB, "--mode", "service-kill")
+    assert code == 0, out + err
+    assert "web-server (web-server) on web1" in out and "web-server moved to web2" in out, out
+    commands = [c for _, c in fake_cluster.log]
+    assert "pkill -KILL --oldest --exact 'apache2|httpd'" in commands
+    assert "crm_resource --cleanup --resource web-server" in commands  # the failure forgotten: undone
+
+
+def test_director_crash_resets_the_vrrp_master_off_the_lab_only_when_allowed(
+    fake_cluster: type[FakeCluster], halab: Callable
+) -> None:
+    code, out, err = halab("drill", LVS, "--mode", "director-crash", "--allow-destructive")
+    assert code == 0, out + err
+    assert "director-crash lb1" in out and "service answers from lb2" in out and "0 with two holders" in out, out
+    assert [h for h, c in fake_cluster.log if "sysrq" in c] == ["lb1"]
+    assert ("lb1", "systemctl is-active --quiet keepalived") in fake_cluster.log  # waited for it to come back
