@@ -153,9 +153,14 @@ def draw(document: dict[str, Any], path: Path) -> None:
     figure, axes = pyplot.subplots(len(runs), 1, figsize=(11, 1.2 + 2.4 * len(runs)), squeeze=False, sharex=True)
     for index, (ax, run) in enumerate(zip(axes[:, 0], runs, strict=True)):
         _draw_run(ax, run, f"run {index + 1}" if len(runs) > 1 else "")
-    axes[-1, 0].set_xlabel("seconds after the fault")
+    axes[-1, 0].set_xlabel("seconds after the fault (red line: the fault)")
+    from matplotlib.patches import Patch
+
+    legend = [Patch(color="tab:green", label="request answered"), Patch(color="tab:red", label="request failed"),
+              Patch(color="tab:blue", label="holds the address"), Patch(color="black", label="split brain")]
+    figure.legend(handles=legend, loc="lower right", fontsize=8, ncols=4)
     figure.suptitle(_title(document), fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
 
