@@ -12,11 +12,13 @@ faults are in `halab.drillfaults`, the numbers and the picture in `halab.drillre
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,7 +267,8 @@ def _run_once(cluster: Cluster, hosts: Hosts, plan: Plan) -> drillreport.RunReco
             _watch_fencing(hosts, [n.name for n in cluster.members], record, timeline, wall_start, plan.timeout)
     finally:
         timeline.mark(f"restoring {fault.victim}")
-        undo(cluster, hosts, fault)
+        with _uninterrupted():
+            undo(cluster, hosts, fault)
         wait_back(cluster, hosts, fault, 300)
         timeline.mark(f"{fault.victim} back")
         for watcher in watchers:
@@ -276,6 +279,19 @@ def _run_once(cluster: Cluster, hosts: Hosts, plan: Plan) -> drillreport.RunReco
     record.probes = {label: [(at, bool(ok)) for at, ok in c.records] for label, c in clients.items()}
     record.holders = {a: [(at, held[a]) for at, held in sampler.records] for a in addresses}  # type: ignore[index]
     return record
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C ignored while the fault is undone: a half-undone fault is worse than a wait."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _all_answer(clients: dict[str, Sampler]) -> bool:

@@ -6,6 +6,11 @@ and PNG report whose numbers must make sense, and the cluster left as before eac
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,19 @@ def test_service_kill_and_a_repeated_crash_with_a_report(lab_state: Path, tmp_pa
     assert killed.returncode == 0, killed.stdout + killed.stderr
     assert any(f"web-server {how}" in killed.stdout for how in ("restarted in place", "moved to web2")), killed.stdout
     print(killed.stdout)
+    left_as_before()
+
+    # Ctrl-C while web1 is in standby: exit 130, the standby undone, the service back on web1.
+    drill = subprocess.Popen([sys.executable, "-m", "halab", "drill", str(EXAMPLE), "--mode", "standby"], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    assert drill.stdout is not None
+    for line in drill.stdout:
+        if "standby web1" in line:
+            break
+    time.sleep(1)
+    drill.send_signal(signal.SIGINT)
+    out, err = drill.communicate(timeout=600)
+    assert drill.returncode == 130 and "restoring web1" in out and "interrupted" in err, out + err
     left_as_before()
 
     report = tmp_path / "report"
