@@ -266,15 +266,15 @@ def _run_once(cluster: Cluster, hosts: Hosts, plan: Plan) -> drillreport.RunReco
         if cluster.fencing_enabled and plan.mode in ("crash", "cut"):
             _watch_fencing(hosts, [n.name for n in cluster.members], record, timeline, wall_start, plan.timeout)
     finally:
-        timeline.mark(f"restoring {fault.victim}")
-        with _uninterrupted():
+        with _interrupt_after():
+            timeline.mark(f"restoring {fault.victim}")
             undo(cluster, hosts, fault)
-        wait_back(cluster, hosts, fault, 300)
-        timeline.mark(f"{fault.victim} back")
-        for watcher in watchers:
-            watcher.stop.set()
-        for watcher in watchers:
-            watcher.join()
+            wait_back(cluster, hosts, fault, 300)
+            timeline.mark(f"{fault.victim} back")
+            for watcher in watchers:
+                watcher.stop.set()
+            for watcher in watchers:
+                watcher.join()
     record.events = timeline.events
     record.probes = {label: [(at, bool(ok)) for at, ok in c.records] for label, c in clients.items()}
     record.holders = {a: [(at, held[a]) for at, held in sampler.records] for a in addresses}  # type: ignore[index]
@@ -282,16 +282,21 @@ def _run_once(cluster: Cluster, hosts: Hosts, plan: Plan) -> drillreport.RunReco
 
 
 @contextmanager
-def _uninterrupted() -> Iterator[None]:
-    """Ctrl-C ignored while the fault is undone: a half-undone fault is worse than a wait."""
+def _interrupt_after() -> Iterator[None]:
+    """Ctrl-C while the fault is undone takes effect once it is undone (a half-undone fault is
+    worse than a wait, and every step of the undo is bounded)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if pressed:
+        click.echo("interrupted while restoring: the fault is undone", err=True)
+        raise KeyboardInterrupt
 
 
 def _all_answer(clients: dict[str, Sampler]) -> bool:

@@ -267,3 +267,20 @@ def test_director_crash_resets_the_vrrp_master_off_the_lab_only_when_allowed(
     assert "director-crash lb1" in out and "service answers from lb2" in out and "0 with two holders" in out, out
     assert [h for h, c in fake_cluster.log if "sysrq" in c] == ["lb1"]
     assert ("lb1", "systemctl is-active --quiet keepalived") in fake_cluster.log  # waited for it to come back
+
+
+def test_ctrl_c_while_restoring_finishes_the_restore_first(fake_cluster: type[FakeCluster], halab: Callable,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import os
+    import signal
+
+    def pressed_during_undo(*args: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        drillfaults.undo(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(drill, "undo", pressed_during_undo)
+    code, out, err = halab("drill", WEB, "--mode", "standby", "--repeat", "2")
+    assert code == 130 and "the fault is undone" in err and "web1 back" in out, out + err
+    assert "run 2/2" not in out  # no further run
+    standby = [c for _, c in fake_cluster.log if c.startswith("crm_attribute --node web1 --name standby")]
+    assert [c.split()[-1] for c in standby] == ["on", "off"]

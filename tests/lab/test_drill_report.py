@@ -48,12 +48,13 @@ def test_service_kill_and_a_repeated_crash_with_a_report(lab_state: Path, tmp_pa
 
     # Ctrl-C while web1 is in standby: exit 130, the standby undone, the service back on web1.
     drill = subprocess.Popen([sys.executable, "-m", "halab", "drill", str(EXAMPLE), "--mode", "standby"], text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ | {"PYTHONUNBUFFERED": "1"},
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
     assert drill.stdout is not None
     for line in drill.stdout:
         if "standby web1" in line:
             break
-    time.sleep(1)
+    time.sleep(0.5)  # web1 is going into standby
     drill.send_signal(signal.SIGINT)
     out, err = drill.communicate(timeout=600)
     assert drill.returncode == 130 and "restoring web1" in out and "interrupted" in err, out + err
