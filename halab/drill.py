@@ -15,9 +15,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ import click
 
 from . import drillreport
 from .drillfaults import DESTRUCTIVE, Fault, inject, kill_command, killable, undo, wait_back
+from .drillwatch import Sampler, address_reader, completed, fence_events, holders_of
 from .errors import InvalidInput, OperationFailed, Problem
 from .model import Cluster, GroupResource, IpResource
 from .operate import cluster_state, cluster_state_from, settle
@@ -53,34 +52,6 @@ class Timeline:
         self.events.append((at, what))
         click.echo(f"  {at:7.1f}s  {what}")
         return at
-
-
-class Sampler(threading.Thread):
-    """Calls `sample` every `every` seconds until stopped, recording (time, value)."""
-
-    def __init__(self, sample: Callable[[], object], timeline: Timeline, every: float) -> None:
-        super().__init__(daemon=True)
-        self.sample, self.timeline, self.every = sample, timeline, every
-        self.records: list[tuple[float, object]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while True:
-            at = self.timeline.now()
-            self.records.append((at, self.sample()))
-            if self.stop.wait(max(self.every - (self.timeline.now() - at), 0)):
-                return
-
-    @property
-    def last(self) -> object:
-        return self.records[-1][1] if self.records else None
-
-
-def holders_of(read: Callable[[str], list[str] | None], nodes: list[str], addresses: list[str]) -> dict[str, list[str]]:
-    """Which nodes hold each address, read from every node at once."""
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        held = dict(zip(nodes, pool.map(read, nodes), strict=True))
-    return {a: [n for n in nodes if held[n] and a in held[n]] for a in addresses}
 
 
 @dataclass
@@ -180,7 +151,7 @@ def _aim(cluster: Cluster, hosts: Hosts, plan: Plan, everything: list[Probe],
             victim = held[0]
         return Fault(plan.mode, victim, plan.lab), probe
     if plan.mode == "service-kill":
-        target = target or next((r for p in everything for r in fronted_names(cluster, p) if kill_command(cluster, r)),
+        target = target or next((r for p in everything for r in _fronted_names(cluster, p) if kill_command(cluster, r)),
                                 killable(cluster)[0])  # fmt: skip
     probe = _pacemaker_probe(cluster, everything, target)
     members = [n.name for n in cluster.members]
@@ -195,27 +166,9 @@ def _aim(cluster: Cluster, hosts: Hosts, plan: Plan, everything: list[Probe],
     return Fault(plan.mode, where[0], plan.lab, resource if plan.mode == "service-kill" else ""), probe
 
 
-def fronted_names(cluster: Cluster, probe: Probe) -> list[str]:
+def _fronted_names(cluster: Cluster, probe: Probe) -> list[str]:
     ip = next((r for r in cluster.resources if isinstance(r, IpResource) and r.name == probe.vip), None)
     return fronted(cluster, ip) if ip else []
-
-
-def _address_reader(hosts: Hosts, lab: str | None) -> Callable[[str], list[str] | None]:
-    """How to read a node's addresses: from the host for lab containers, else over SSH."""
-
-    def over_ssh(node: str) -> list[str] | None:
-        out = hosts.run(node, "ip -o -4 addr show", 3)
-        return [line.split()[3].split("/")[0] for line in out.stdout.splitlines()] if out.rc == 0 else None
-
-    if lab is None:
-        return over_ssh
-    from .lab import lab as lab_api
-
-    def from_lab(node: str) -> list[str] | None:
-        found = lab_api.addresses(lab, node)
-        return found if found is not None else over_ssh(node)
-
-    return from_lab
 
 
 def drill(cluster: Cluster, plan: Plan) -> dict:
@@ -238,7 +191,7 @@ def drill(cluster: Cluster, plan: Plan) -> dict:
 
 def _run_once(cluster: Cluster, hosts: Hosts, plan: Plan) -> drillreport.RunRecord:
     everything = probes(cluster)
-    read = _address_reader(hosts, plan.lab)
+    read = address_reader(hosts, plan.lab)
     fault, probe = _aim(cluster, hosts, plan, everything, read)
     nodes = list(dict.fromkeys(n.name for n in [*cluster.members, *cluster.nodes_with("director")]))
     addresses = list(dict.fromkeys(p.address for p in everything))
@@ -350,36 +303,15 @@ def _watch_restart(cluster: Cluster, hosts: Hosts, fault: Fault, record: drillre
     raise OperationFailed(f"Pacemaker did not notice {fault.resource}'s killed process within {timeout:.0f}s")
 
 
-def _fence_events(hosts: Hosts, members: list[str], victim: str) -> list[ET.Element]:
-    """Successful fence events of `victim` as the first answering member reports them."""
-    for host in members:
-        out = hosts.run(host, f"stonith_admin --history {victim} --verbose --output-as=xml", 10)
-        if out.rc == 0:
-            return [e for e in ET.fromstring(out.stdout).iter("fence_event") if e.get("status") == "success"]
-    return []
-
-
-def _completed(event: ET.Element) -> float:
-    """The event's completion as a UNIX time: Pacemaker prints UTC, to the second (2.1) or
-    the microsecond (3.0); 0 for a time it does not print."""
-    text = (event.get("completed") or "").rstrip("Z")
-    for form in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(text, form).replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            continue
-    return 0.0
-
-
 def _watch_fencing(hosts: Hosts, members: list[str], record: drillreport.RunRecord, timeline: Timeline,
                    wall_start: float, timeout: float) -> None:  # fmt: skip
     """Until Pacemaker reports the victim fenced after the fault (second resolution)."""
     survivors = [m for m in members if m != record.victim]
     while timeline.now() < timeout:
-        events = [e for e in _fence_events(hosts, survivors, record.victim) if _completed(e) >= int(wall_start)]
-        events.sort(key=_completed)
+        events = [e for e in fence_events(hosts, survivors, record.victim) if completed(e) >= int(wall_start)]
+        events.sort(key=completed)
         if events:
-            record.fenced_s = max(_completed(events[-1]) - wall_start, 0.0)
+            record.fenced_s = max(completed(events[-1]) - wall_start, 0.0)
             record.fence_executor = events[-1].get("delegate", "")
             timeline.events.append((record.fenced_s, f"{record.victim} fenced (by {record.fence_executor})"))
             click.echo(f"  {record.fenced_s:7.1f}s  {record.victim} fenced, executed by {record.fence_executor} "
