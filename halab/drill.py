@@ -328,7 +328,9 @@ def _judge(cluster: Cluster, document: dict) -> None:
         click.echo(f"run {number}: {run['address_samples']} address samples; {len(doubles)} with two holders")
         for label, found in run["services"].items():
             outage = "not back" if found["outage_s"] is None else f"{found['outage_s']:.1f}s"
-            click.echo(f"  {label}: outage {outage} ({found['failed_requests']}/{found['requests']} requests failed)")
+            later = ", ".join(f"{end - start:.1f}s" for start, end in found["outages"][1:] if end is not None)
+            click.echo(f"  {label}: outage {outage} ({found['failed_requests']}/{found['requests']} requests failed)"
+                       + (f"; later outages (e.g. the failback): {later}" if later else ""))  # fmt: skip
         if doubles:
             first = doubles[0]
             hint = "" if cluster.fencing_enabled else " (no fencing: configure it)"

@@ -50,7 +50,19 @@ def outage(series: Series) -> dict[str, Any]:
     good = next((at for at, ok in after if ok and failed is not None and at > failed), None)
     span = 0.0 if failed is None else (None if good is None else round(good - failed, 3))
     return {"outage_s": span, "first_failed_s": failed, "first_good_s": good, "requests": len(after),
-            "failed_requests": sum(1 for _, ok in after if not ok)}  # fmt: skip
+            "failed_requests": sum(1 for _, ok in after if not ok), "outages": stretches(after)}  # fmt: skip
+
+
+def stretches(series: Series) -> list[list[float | None]]:
+    """Every [first failed, first good] stretch (None: not good again), e.g. the first outage
+    and the shorter one of a failback when the victim returns."""
+    out: list[list[float | None]] = []
+    for at, ok in series:
+        if not ok and (not out or out[-1][1] is not None):
+            out.append([at, None])
+        elif ok and out and out[-1][1] is None:
+            out[-1][1] = at
+    return out
 
 
 def takeover(samples: Holders, victim: str) -> float | None:
@@ -87,7 +99,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     return {
         "mode": run.mode, "victim": run.victim, "target": run.target, "service": run.service,
         "address": run.address, "survivor": run.survivor,
-        "recovery": run.recovery or None, "fenced_s": run.fenced_s, "fence_executor": run.fence_executor or None,
+        "recovery": run.recovery or None, "fenced_s": None if run.fenced_s is None else round(run.fenced_s, 3),
+        "fence_executor": run.fence_executor or None,
         "takeover_s": takeover(main, run.victim) if run.mode != "service-kill" else None,
         "services": {label: {"address": run.services[label], **outage(series)} for label, series in run.probes.items()},
         "split_brain": doubles(run.holders),
@@ -97,6 +110,17 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "holders": {address: [[round(at, 3), held] for at, held in samples]
                     for address, samples in run.holders.items()},
     }  # fmt: skip
+
+
+def records(document: dict[str, Any]) -> list[RunRecord]:
+    """The runs of a report read back (the numbers can be recomputed from the raw series)."""
+    return [RunRecord(run["mode"], run["victim"], run["target"], run["service"], run["address"],
+                      {label: found["address"] for label, found in run["services"].items()},
+                      {label: [(at, ok) for at, ok in series] for label, series in run["series"].items()},
+                      {address: [(at, held) for at, held in samples] for address, samples in run["holders"].items()},
+                      [(event["at_s"], event["what"]) for event in run["events"]], run["survivor"], run["fenced_s"],
+                      run["fence_executor"] or "", run["recovery"] or "")
+            for run in document["runs"]]  # fmt: skip
 
 
 def report_json(cluster: str, mode: str, runs: list[RunRecord], started: str) -> dict[str, Any]:
@@ -195,10 +219,10 @@ def _draw_run(ax: Any, run: dict[str, Any], label: str) -> None:
             ax.broken_barh(_spans(series, True), (y - 0.3, 0.6), color="tab:green")
             ax.broken_barh(_spans(series, False), (y - 0.3, 0.6), color="tab:red")
         rows.append(service)
-        found = run["services"][service]
-        if found["outage_s"]:
-            ax.axvspan(found["first_failed_s"], found["first_good_s"], color="tab:red", alpha=0.08)
-            ax.annotate(f"outage {found['outage_s']:.1f} s", (found["first_good_s"], y + 0.35), fontsize=8)
+        for number, (start, end) in enumerate(run["services"][service]["outages"]):
+            if end is not None:
+                ax.axvspan(start, end, color="tab:red", alpha=0.08)
+                ax.annotate(f"{'outage ' if number == 0 else ''}{end - start:.1f} s", (end, y + 0.35), fontsize=8)
     for address, samples in run["holders"].items():
         nodes = sorted({n for _, held in samples for n in held} | {run["victim"]})
         for node in nodes:

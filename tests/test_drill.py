@@ -149,6 +149,15 @@ def test_report_json_schema_and_summary_over_repeats() -> None:
     summary = document["summary"]
     assert summary["outage_s"][SERVICE] == {"p50": 20.5, "p95": 23.65, "max": 24.0, "runs": 3, "missing": 0}
     assert summary["split_brain_samples"] == 2 and summary["fenced_s"]["p50"] == 21.0
+    again = drillreport.report_json("webnd", "crash", drillreport.records(document), "2026-12-04T22:00:00Z")
+    assert json.loads(json.dumps(again)) == document  # the raw series hold everything
+
+
+def test_every_outage_stretch_is_listed() -> None:
+    twice = [(at, ok and not 24.0 <= at < 27.0) for at, ok in series((2.0, 22.5))]  # a failback, later
+    found = drillreport.outage(twice)
+    assert found["outage_s"] == 20.5 and found["outages"] == [[2.0, 22.5], [24.0, 27.0]]
+    assert drillreport.outage(series((3.0, 99.0)))["outages"] == [[3.0, None]]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
