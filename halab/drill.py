@@ -206,9 +206,9 @@ def _run_once(cluster: Cluster, hosts: Hosts, plan: Plan) -> drillreport.RunReco
     watchers = [*clients.values(), sampler]
     for watcher in watchers:
         watcher.start()
+    stale = _failures(cluster, hosts, fault.resource) if fault.resource else set()
     time.sleep(max(-timeline.now(), 0))
     wall_start = time.time()
-    stale = _failures(cluster, hosts, fault.resource) if fault.resource else set()
     try:
         timeline.mark(f"{plan.mode} {fault.resource or fault.victim}")
         inject(cluster, hosts, fault)
