@@ -265,17 +265,26 @@ def standby(cluster: Cluster, source: str, node: str, off: bool) -> None:
 @cluster_target
 @click.option(
     "--mode",
-    type=click.Choice(["standby", "crash", "cut"]),
+    type=click.Choice(["standby", "crash", "cut", "service-kill", "director-crash"]),
     default="standby",
     show_default=True,
-    help="standby works anywhere; crash (power-off) and cut (cables pulled) need a halab lab",
+    help="standby and service-kill work anywhere; crash (power-off), cut (cables pulled) and director-crash "
+    "(the VRRP MASTER powered off) need a halab lab, or --allow-destructive",
 )
+@click.option("--target", metavar="NODE|RESOURCE", help="what to fail (default: where the first floating IP runs)")
+@click.option("--repeat", type=int, default=1, show_default=True, help="runs, for p50/p95")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path),
+              help="write drill-MODE.json and a timeline drill-MODE.png here (needs matplotlib: halab[report])")
+@click.option("--allow-destructive", is_flag=True, help="crash hosts that are not a halab lab (a kernel reset)")
 @click.option("--timeout", type=float, default=120, show_default=True, help="seconds to wait for recovery")
-def drill(cluster: Cluster, source: str, mode: str, timeout: float) -> None:
-    """Failover drill: fail the active node, time the recovery, restore, check for split brain."""
+def drill(cluster: Cluster, source: str, mode: str, target: str | None, repeat: int, report_dir: Path | None,
+          allow_destructive: bool, timeout: float) -> None:  # fmt: skip
+    """Failover drill: fail what runs a service, time the outage per service, restore, check for
+    split brain; every run undone, also on Ctrl-C."""
     from .drill import drill as run_drill
+    from .drill import plan
 
-    run_drill(cluster, mode, timeout)
+    run_drill(cluster, plan(cluster, mode, target, repeat, timeout, report_dir, allow_destructive))
 
 
 @main.command()

@@ -114,6 +114,12 @@ def set_standby(cluster: Cluster, hosts: Hosts, node: str, on: bool) -> None:
     _on_member(cluster, hosts, shlex.join(command))
 
 
+def clear_failures(cluster: Cluster, hosts: Hosts, resource: str) -> None:
+    """Forget `resource`'s failed actions and fail counts (crm_resource --cleanup), then settle."""
+    _on_member(cluster, hosts, shlex.join(["crm_resource", "--cleanup", "--resource", resource]))
+    settle(cluster, hosts, 120)
+
+
 def settle(cluster: Cluster, hosts: Hosts, timeout: int) -> None:
     _on_member(cluster, hosts, f"crm_resource --wait --timeout={timeout}s", timeout + 30)
 
