@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from halab.lab.load import full_cpu_load
 from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,13 +58,7 @@ def under_load(lab: str, members: list[str], vip: str, seconds: float) -> str:
         return (ring.group(1) if ring else "?"), fences, ",".join(holder)
 
     before = snapshot()
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
-    try:
-        time.sleep(seconds)
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
+    full_cpu_load(seconds)
     after = snapshot()
     kinds = ("membership", "fencing", "VIP holder")
     changes = [what for what, b, a in zip(kinds, before, after, strict=True) if b != a]

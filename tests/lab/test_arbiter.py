@@ -9,14 +9,13 @@ Timings are printed (run with -s to see them).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from halab.lab.load import full_cpu_load
 
 from ..conftest import ROOT
 from .helpers import halab, page, wait_for_page, wait_until
@@ -40,17 +39,6 @@ def ring_id(node: str) -> str:
 
 def fence_count(node: str) -> int:
     return on(node, "stonith_admin --history '*' --verbose || true").count("successful")
-
-
-def full_cpu_load(seconds: float) -> None:
-    """Busy loops on every core of this machine (the lab nodes share them), ended by PID."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
-    try:
-        time.sleep(seconds)
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
 
 
 def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Path, tmp_path: Path) -> None:
