@@ -264,7 +264,11 @@ def _watch_recovery(record: drillreport.RunRecord, probe: Probe, clients: dict[s
     down_at = None
     client = clients[_label(probe)]
     while timeline.now() < timeout:
-        held = (sampler.last or {}).get(probe.address, [])  # type: ignore[attr-defined]
+        # only a holder sample begun after the outage (or the fault) counts: one begun before
+        # it still names the victim, and a crashed VM holds the next sample for seconds
+        sampled_at, holders = sampler.records[-1] if sampler.records else (-1.0, {})
+        fresh = sampled_at >= (down_at if down_at is not None else 0.0)
+        held = holders.get(probe.address, []) if fresh else []  # type: ignore[attr-defined]
         if client.records and client.records[-1][0] >= 0 and not client.last and down_at is None:
             down_at = timeline.mark("service stops answering")
         moved = held and record.victim not in held
