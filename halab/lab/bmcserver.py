@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -30,12 +31,26 @@ NODE_BUSY = 0xC0  # IPMI completion code: the command failed, the client may ret
 # started its cluster stack before the fencer had confirmed the reboot, learned it had
 # "allegedly just been fenced" and shut Pacemaker down for good (seen on Pacemaker 3.0).
 FIRMWARE_SECONDS = 8.0
+# pyghmi's server never ends a session (its logout and timeout are stubs): each client
+# address it has seen stays routed to its old session. An ipmitool call takes seconds; after
+# this long a session is dropped, so a client that reuses the source port starts afresh.
+SESSION_SECONDS = 120.0
+# A real BMC has a CPU of its own; a lab node's shares the host's with every node. Under a
+# busy deploy a slow answer makes ipmitool resend mid-handshake, so it gets a head start.
+BMC_NICE = -10
+RMCP_OPEN_SESSION = 0x10  # IPMI 2.0 payload type: a client opens a session
+
+
+def log(line: str) -> None:
+    print(f"{time.strftime('%F %T')} {line}", file=sys.stderr, flush=True)
 
 
 def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username: str, secret: str) -> None:
     """Serve the node's BMC (and PDU outlet) until killed."""
+    os.nice(BMC_NICE)
 
     pending: list[object] = []  # the node's deferred boot, if one is due (cancelled by power off)
+    opened: dict[tuple[str, int], float] = {}  # client address -> when its last session opened
 
     def boot(token: object) -> None:
         if token not in pending:
@@ -45,7 +60,7 @@ def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username
             outcome = "booting" if lab.power_on(lab_name, node) else "already running"
         except HalabError as exc:
             outcome = f"boot failed: {exc}"
-        print(f"{time.strftime('%F %T')} {node}: firmware done, {outcome}", file=sys.stderr, flush=True)
+        log(f"{node}: firmware done, {outcome}")
 
     class NodeBmc(pyghmi_bmc.Bmc):
         device = "bmc"
@@ -57,8 +72,14 @@ def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username
                 outcome, code = f" failed: {exc}", NODE_BUSY
             else:
                 code = 0
-            print(f"{time.strftime('%F %T')} {self.device}: power {what}{outcome}", file=sys.stderr, flush=True)
+            log(f"{self.device}: power {what}{outcome}")
             return code
+
+        def sessionless_data(self, data: bytes, sockaddr: tuple[str, int]) -> None:
+            if len(data) > 5 and data[4] == 6 and data[5] == RMCP_OPEN_SESSION:
+                opened[sockaddr] = time.monotonic()
+                log(f"{self.device}: session from {sockaddr[0]}:{sockaddr[1]}")
+            super().sessionless_data(data, sockaddr)
 
         def get_power_state(self) -> int:
             return POWER_ON if pending or lab.running(lab_name, node) else POWER_OFF
@@ -103,12 +124,24 @@ def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username
     for device, port in zip(DEVICES, udp_ports, strict=False):
         server = NodeBmc({username: secret}, port=port, address=address)
         server.device = device
-    print(f"{node}: BMC listening on {address} udp {', '.join(map(str, udp_ports))}", file=sys.stderr, flush=True)
+    log(f"{node}: BMC listening on {address} udp {', '.join(map(str, udp_ports))}")
     while True:
-        ipmi_session.Session.wait_for_rsp(timeout=1)
+        try:
+            ipmi_session.Session.wait_for_rsp(timeout=1)
+        except Exception:  # one malformed exchange must not take the BMC down for good
+            log(f"{node}: error in an IPMI exchange:\n{traceback.format_exc()}")
+        expire_sessions(opened)
         with contextlib.suppress(ChildProcessError):  # nodes booted here exit when powered off
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
+
+
+def expire_sessions(opened: dict[tuple[str, int], float]) -> None:
+    """Forget the sessions of clients gone quiet for `SESSION_SECONDS`."""
+    now = time.monotonic()
+    for client in [c for c, at in opened.items() if now - at > SESSION_SECONDS]:
+        del opened[client]
+        ipmi_session.Session.bmc_handlers.pop(client, None)
 
 
 if __name__ == "__main__":

@@ -39,10 +39,20 @@ def _isolated_state(state_dir: Path, patch: pytest.MonkeyPatch) -> Iterator[Path
         yield state_dir
     finally:
         for name in state.lab_names():
+            print_bmc_logs(name)  # pytest shows it only for a failed test
             try:
                 down(name)
             except HalabError as exc:  # report, but let the other labs go too
                 print(f"teardown of lab {name} failed: {exc}")
+
+
+def print_bmc_logs(name: str) -> None:
+    """The last lines of each virtual BMC's log: sessions, power actions, errors."""
+    st = state.load(name)
+    for node, ns in (st.nodes if st else {}).items():
+        log = ns.dir(name) / "bmc.log"
+        if log.exists():
+            print(f"--- {name}/{node} bmc.log (tail)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
 
 
 @pytest.fixture
@@ -64,9 +74,7 @@ def leaks(lab: str, lab_dir: Path) -> list[str]:
     prefix = names.prefix(lab)
     found = []
     found += (
-        [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(prefix)]
-        if Path("/run/netns").is_dir()
-        else []
+        [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(prefix)] if Path("/run/netns").is_dir() else []
     )
     found += [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(prefix)]
     with open("/proc/self/mountinfo") as info:
