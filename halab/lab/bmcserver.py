@@ -48,7 +48,6 @@ def log(line: str) -> None:
 def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username: str, secret: str) -> None:
     """Serve the node's BMC (and PDU outlet) until killed."""
     os.nice(BMC_NICE)
-
     pending: list[object] = []  # the node's deferred boot, if one is due (cancelled by power off)
     opened: dict[tuple[str, int], float] = {}  # client address -> when its last session opened
 
@@ -125,6 +124,11 @@ def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username
         server = NodeBmc({username: secret}, port=port, address=address)
         server.device = device
     log(f"{node}: BMC listening on {address} udp {', '.join(map(str, udp_ports))}")
+    answer_forever(node, opened)
+
+
+def answer_forever(node: str, opened: dict[tuple[str, int], float]) -> None:
+    """pyghmi's event loop, one exchange at a time; also reaps the nodes booted here."""
     while True:
         try:
             ipmi_session.Session.wait_for_rsp(timeout=1)
