@@ -25,10 +25,10 @@ description:
     C(maintenance-mode) property when O(src) does not set it. Node C(standby) and
     C(maintenance) attributes outside the C(halab-node-) sets are kept in any case, unless
     O(keep_operator_state) is false. What was kept (or removed) is returned.
-  - Checks the desired CIB with C(crm_verify --xml-file) and fails, changing nothing,
-    when it reports errors.
-  - Computes the difference with C(crm_diff --no-version) and applies only that patch
-    with C(cibadmin --patch). An identical configuration is left untouched.
+  - Computes the difference with C(crm_diff --no-version). An identical configuration is
+    left untouched (and not verified: it is the one Pacemaker runs already).
+  - Checks a differing desired CIB with C(crm_verify --xml-file) and fails, changing
+    nothing, when it reports errors; else applies only the patch with C(cibadmin --patch).
   - Honours the C(CIB_file) environment variable like every Pacemaker tool, so it can
     operate on a CIB file instead of a running cluster.
 version_added: "0.1.0"
@@ -115,7 +115,7 @@ sections:
   returned: always
   sample: [resources, constraints]
 verify_warnings:
-  description: Warnings printed by crm_verify for the desired CIB (they do not fail the task).
+  description: Warnings printed by crm_verify for a differing desired CIB (they do not fail the task).
   type: list
   elements: str
   returned: always
@@ -398,8 +398,14 @@ def run(module, workdir):
     live_path = _write(workdir, "live.xml", live)
     desired_path = _write(workdir, "desired.xml", desired)
 
+    rc, patch, err = module.run_command(
+        ["crm_diff", "--original", live_path, "--new", desired_path, "--no-version"])
+    if rc not in (0, 1):
+        module.fail_json(msg=f"crm_diff failed (rc={rc}): {err.strip()}")
+    changed = rc == 1
     warnings = []
-    if params["verify"]:
+    # Only a change is verified: an identical CIB is the one Pacemaker runs already.
+    if params["verify"] and changed:
         rc, out, err = module.run_command(["crm_verify", "--xml-file", desired_path, "-V"])
         text = "\n".join(x for x in (out.strip(), err.strip()) if x)
         if rc != 0:
@@ -411,11 +417,6 @@ def run(module, workdir):
                                  crm_verify=text.splitlines(), rc=rc)
             warnings = [line for line in text.splitlines() if line.strip()]
 
-    rc, patch, err = module.run_command(
-        ["crm_diff", "--original", live_path, "--new", desired_path, "--no-version"])
-    if rc not in (0, 1):
-        module.fail_json(msg=f"crm_diff failed (rc={rc}): {err.strip()}")
-    changed = rc == 1
     result = {"changed": changed, "sections": _sections_in_patch(patch) if changed else [],
               "verify_warnings": warnings, "kept_operator_state": report["kept"],
               "removed_operator_state": report["removed"]}
