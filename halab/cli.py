@@ -74,8 +74,10 @@ def cluster_target(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _summary(cluster: Cluster) -> str:
-    roles = {role: len(cluster.nodes_with(role)) for role in ("member", "director", "realserver", "arbitrator")}
-    parts = [f"{count} {role}{'s' if count != 1 else ''}" for role, count in roles.items() if count]
+    labels = {"member": "member", "director": "director", "realserver": "realserver", "web": "web server",
+              "arbitrator": "arbitrator"}  # fmt: skip
+    counts = {label: len(cluster.nodes_with(role)) for role, label in labels.items()}  # type: ignore[arg-type]
+    parts = [f"{count} {label}{'s' if count != 1 else ''}" for label, count in counts.items() if count]
     extras = [f"{len(cluster.resources)} resources"]
     if cluster.drbd:
         extras.append(f"{len(cluster.drbd.resources)} DRBD")

@@ -493,6 +493,10 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                 "unicast": inst.unicast,
                 "auth_pass": None if inst.auth_pass is None else secret_ref(vrrp_auth_pass(index)),
                 "track_scripts": list(inst.track_scripts),
+                "track_interfaces": [
+                    {"interface": cluster.network(t.network).interface, "weight": t.weight}
+                    for t in inst.track_interfaces
+                ],
                 "notify": inst.notify,
                 "garp_master_delay": inst.garp_master_delay,
             }
@@ -574,7 +578,9 @@ def _groups(cluster: Cluster) -> dict[str, list[str]]:
         "lvs_directors": by_role["director"],
         "lvs_realservers": by_role["realserver"],
         "apache_servers": [
-            n.name for n in cluster.nodes if ("member" in n.roles and managed_apache) or "realserver" in n.roles
+            n.name
+            for n in cluster.nodes
+            if ("member" in n.roles and managed_apache) or {"realserver", "web"} & set(n.roles)
         ],
         "drbd_nodes": [n.name for n in cluster.nodes if n.name in drbd_nodes],
     }

@@ -69,7 +69,7 @@ Attributes = dict[ParamName, Scalar]
 Utilization = dict[ParamName, Annotated[int, Field(ge=0, le=1000000)]]
 """What a node offers or a resource needs (placement_strategy weighs them)."""
 Score = Annotated[int, Field(ge=-1000000, le=1000000)] | Literal["INFINITY", "-INFINITY", "+INFINITY"]
-NodeRole = Literal["member", "director", "realserver", "arbitrator"]
+NodeRole = Literal["member", "director", "realserver", "web", "arbitrator"]
 Release = Literal["bookworm", "trixie"]  # the Debian releases the roles and the lab support
 
 
@@ -576,6 +576,14 @@ class VrrpScript(Strict):
     fall: Annotated[int, Field(ge=1)] = 2
 
 
+class TrackedInterface(Strict):
+    """A director's interface on `network` that the instance watches: down, the director
+    lowers its priority by -weight (a peer takes over), or goes FAULT when weight is 0."""
+
+    network: Name
+    weight: Annotated[int, Field(ge=-253, le=253)] = Field(default=0, description="0: FAULT while the link is down")
+
+
 class VrrpInstance(Strict):
     name: Name
     router_id: Annotated[int, Field(ge=1, le=255)]
@@ -592,6 +600,7 @@ class VrrpInstance(Strict):
     unicast: Bool = False
     auth_pass: Secret | None = None
     track_scripts: list[Name] = Field(default_factory=list)
+    track_interfaces: list[TrackedInterface] = Field(default_factory=list)
     notify: Command | None = None
     garp_master_delay: Annotated[int, Field(ge=0, le=255)] | None = None
 

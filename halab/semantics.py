@@ -31,6 +31,7 @@ from .model import (
     Order,
     PrimitiveResource,
     ResourceSet,
+    TrackedInterface,
     lab_host_address,
 )
 from .naming import derived_resource_names
@@ -166,6 +167,7 @@ def _utilization_offered(cluster: Cluster) -> Iterator[Finding]:
 
 
 def _node_roles(cluster: Cluster) -> Iterator[Finding]:
+    managed_apache = any(isinstance(r, ApacheResource) for r in cluster.resources)
     wanted = {
         "director": (cluster.vrrp is not None, "vrrp"),
         "realserver": (cluster.lvs is not None, "lvs"),
@@ -179,6 +181,14 @@ def _node_roles(cluster: Cluster) -> Iterator[Finding]:
                     f"node has role '{role}' but '{section}' is not configured",
                     f"configure {section} or remove the role",
                 )
+        if "web" in node.roles and "realserver" in node.roles:
+            yield ("nodes", i, "roles"), "a realserver runs Apache already", "remove the role 'web'"
+        if "web" in node.roles and "member" in node.roles and managed_apache:
+            yield (
+                ("nodes", i, "roles"),
+                "Pacemaker runs Apache on the members (an apache resource), so systemd cannot run it too",
+                "remove the role 'web', or the apache resource",
+            )
 
 
 def _link_path(cluster: Cluster, j: int, k: int) -> tuple[str | int, ...]:
@@ -807,6 +817,8 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
         for j, script in enumerate(inst.track_scripts):
             if script not in script_names:
                 yield (*base, "track_scripts", j), f"unknown vrrp script '{script}'", "define it under vrrp.scripts"
+        for j, tracked in enumerate(inst.track_interfaces):
+            yield from _tracked_interface(cluster, directors, (*base, "track_interfaces", j), tracked)
     for i, group in enumerate(vrrp.sync_groups):
         for j, inst_name in enumerate(group.instances):
             if inst_name not in names:
@@ -818,6 +830,13 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
     weights = {s.name: s.weight for s in vrrp.scripts}
     synced = {name for group in vrrp.sync_groups for name in group.instances}
     for i, inst in enumerate(vrrp.instances):
+        for j, tracked in enumerate(inst.track_interfaces):
+            if inst.name in synced and tracked.weight:
+                yield (
+                    ("vrrp", "instances", i, "track_interfaces", j, "weight"),
+                    f"'{inst.name}' is in a sync group: keepalived ignores the weights of its tracked interfaces",
+                    "leave weight out (0: the instance, and so its group, goes FAULT while the link is down)",
+                )
         for j, script in enumerate(inst.track_scripts):
             if inst.name in synced and weights.get(script):
                 yield (
@@ -825,6 +844,22 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
                     f"script '{script}' has weight {weights[script]}, but '{inst.name}' is in a sync group",
                     "keepalived refuses weighted tracking in sync groups: set the script's weight to 0",
                 )
+
+
+def _tracked_interface(cluster: Cluster, directors: list[str], where: tuple[str | int, ...],
+                       tracked: TrackedInterface) -> Iterator[Finding]:  # fmt: skip
+    """The tracked network exists and every director has its interface (an address on it)."""
+    networks = [net.name for net in cluster.networks]
+    if tracked.network not in networks:
+        yield (*where, "network"), f"unknown network '{tracked.network}'", f"use one of: {', '.join(networks)}"
+        return
+    for name in directors:
+        if tracked.network not in cluster.node(name).addresses:
+            yield (
+                (*where, "network"),
+                f"director '{name}' has no address on '{tracked.network}', so no interface to track",
+                "give it an address there, or track another network",
+            )
 
 
 def _lvs(cluster: Cluster) -> Iterator[Finding]:

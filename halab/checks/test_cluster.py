@@ -313,6 +313,29 @@ def test_vrrp_vip_on_exactly_one_director(host: Any, node: str, groups: set[str]
     assert not problems, "; ".join(problems)
 
 
+def test_vrrp_vips_serve_apache_of_web_directors(host: Any, node: str, groups: set[str], inventory: Any,
+                                                 cluster: Cluster) -> None:  # fmt: skip
+    """Directors that run Apache themselves (role web, no virtual server on the VIP): each VIP
+    answers Apache's health URL, wherever it is held."""
+    _only(groups, "lvs_directors")
+    directors = inventory.groups["lvs_directors"]
+    if node != directors[0]:
+        pytest.skip("checked once, from the first director")
+    if not set(directors) <= set(inventory.groups.get("apache_servers", [])):
+        pytest.skip("the directors do not run Apache")
+    fronted = {str(vs.vip) for vs in cluster.lvs.virtual_servers} if cluster.lvs else set()
+    problems = []
+    for instance in inventory.hostvars(node).get("keepalived_instances", []):
+        for address in (vip.split("/")[0] for vip in instance["vips"]):
+            if address in fronted:
+                continue
+            url = f"http://{address}:{cluster.apache.port}{cluster.apache.health_path}"
+            code = host.run(f"curl -s -o /dev/null -m 5 -w '%{{http_code}}' {url}").stdout.strip()
+            if code != "200":
+                problems.append(f"{url} answered {code or 'nothing'} (expected 200)")
+    assert not problems, "; ".join(problems)
+
+
 def test_ipvs_lists_every_virtual_service_with_its_real_servers(
     host: Any, node: str, groups: set[str], inventory: Any
 ) -> None:

@@ -5,6 +5,8 @@ environment and whose commands hold template syntax (tests/lab/vrrp-secrets.yml)
 the deploy installs keepalived.conf with the template syntax as written (halab verify
 compares it with `halab render`); the VIP is held by exactly one director; no run file,
 log or inventory holds either password; nothing ran on this machine (no canary).
+Then the tracked interface: its link down on the MASTER (150 - 60 < 100) moves the VIP to
+the BACKUP; back up, the VIP returns (preempt).
 """
 
 from __future__ import annotations
@@ -61,3 +63,12 @@ def test_vrrp_secrets_never_shown_and_commands_installed_as_written(
     assert not list(Path.cwd().rglob("CANARY")) and not Path("/CANARY").exists()
     for node in ("vs1", "vs2"):
         assert on("vrrpsec", node, "test ! -e /CANARY").returncode == 0
+
+    assert "track_interface {\n        eth1 weight -60\n    }" in conf, conf
+    assert wait_until("vs1 holds the VIP", lambda: _holders() == ["vs1"], 30) < 30
+    assert on("vrrpsec", "vs1", "ip link set eth1 down").returncode == 0
+    try:
+        assert wait_until("the VIP moves to vs2", lambda: _holders() == ["vs2"], 30) < 30
+    finally:
+        assert on("vrrpsec", "vs1", "ip link set eth1 up").returncode == 0
+    assert wait_until("the VIP back on vs1", lambda: _holders() == ["vs1"], 30) < 30

@@ -83,7 +83,9 @@ def _keepalived_ok(netns: Any, inv_ctx: dict[str, Any], tmp_path: Path) -> str:
     text = _render("keepalived", "keepalived.conf.j2", inv_ctx)
     conf = tmp_path / "keepalived.conf"
     conf.write_text(text)
-    interfaces = {i["interface"] for i in inv_ctx["keepalived_instances"]}
+    interfaces = {i["interface"] for i in inv_ctx["keepalived_instances"]} | {
+        t["interface"] for i in inv_ctx["keepalived_instances"] for t in i.get("track_interfaces", [])
+    }
     result = _run(["ip", "netns", "exec", netns(interfaces), "keepalived", "-t", "-f", str(conf)])
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{text}"
     return text
@@ -116,7 +118,8 @@ def test_keepalived_conf_passes_keepalived_t(inv: Inventory, host: str, ipvs: bo
 
 @needs_keepalived
 def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path) -> None:
-    """Scripts, sync groups, nopreempt, preempt_delay, notify and every check type/method."""
+    """Scripts, sync groups, nopreempt, preempt_delay, notify, tracked interfaces and every check
+    type/method."""
     inv = build_inventory(load_cluster(ROOT / "examples" / "lvs-dr.yml"))
     ctx = _context(inv, "lb1")
     base = ctx["keepalived_instances"][0]
@@ -126,7 +129,9 @@ def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path)
         "notify": "/bin/true", "garp_master_delay": 3,
         "preempt": n != 1, "preempt_delay": 30 if n == 2 else None} for n in (1, 2)]
     fast = copy.deepcopy(base) | {"name": "VI_3", "router_id": 63, "vips": ["198.18.20.113/24"], "auth_pass": None,
-                                  "advert_int": 0.2, "version": 3}  # timing: fast
+                                  "advert_int": 0.2, "version": 3,  # timing: fast
+                                  "track_interfaces": [{"interface": "eth1", "weight": -50},
+                                                       {"interface": "eth2", "weight": 0}]}
     ctx["keepalived_instances"] += [*extra, fast]
     ctx["keepalived_scripts"] = [{"name": "chk_apache", "script": "/usr/bin/pgrep apache2",
                                   "interval": 2, "weight": 0, "rise": 2, "fall": 2}]
@@ -144,7 +149,7 @@ def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path)
     for word in ("nopreempt", "preempt_delay 30", "vrrp_sync_group SG_WEB", "TCP_CHECK",
                  "MISC_CHECK", "SSL_GET", "lb_kind NAT", "persistence_timeout 300",
                  'notify "/bin/true"', "garp_master_delay 3", "vrrp_script chk_apache",
-                 "version 3\n    advert_int 0.2"):
+                 "version 3\n    advert_int 0.2", "track_interface {\n        eth1 weight -50\n        eth2\n    }"):
         assert word in text
 
 
