@@ -35,7 +35,9 @@ from .model import (
     Location,
     Order,
     PrimitiveResource,
+    RealServer,
     ResourceSet,
+    VirtualServer,
 )
 from .naming import drbd_clone, drbd_primitive
 from .output import OutputDir
@@ -504,7 +506,6 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
     virtual_servers = []
     for vs in cluster.lvs.virtual_servers if cluster.lvs else []:
         net_name = (cluster.network_of(vs.vip) or cluster.primary_network).name
-        chosen = [(cluster.node(rs.node), rs.port or vs.port, rs.weight) for rs in cluster.real_servers(vs)]
         virtual_servers.append(
             {
                 "name": vs.name,
@@ -520,15 +521,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
                 "sorry_server": (
                     {"address": str(vs.sorry_server.address), "port": vs.sorry_server.port} if vs.sorry_server else None
                 ),
-                "real_servers": [
-                    {
-                        "name": node.name,
-                        "port": port,
-                        "weight": weight,
-                        "address": str(node.addresses.get(net_name, cluster.primary_address(node))),
-                    }
-                    for node, port, weight in chosen
-                ],
+                "real_servers": [_real_server(cluster, vs, rs, net_name) for rs in cluster.real_servers(vs)],
             }
         )
     return {
@@ -536,6 +529,24 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
         "keepalived_scripts": [s.model_dump() for s in cluster.vrrp.scripts],
         "keepalived_sync_groups": [g.model_dump() for g in cluster.vrrp.sync_groups],
         "keepalived_virtual_servers": virtual_servers,
+    }
+
+
+def _real_server(cluster: Cluster, vs: VirtualServer, rs: RealServer, net_name: str) -> dict[str, Any]:
+    """A real server as keepalived.conf and the checks need it: a node of the file (its
+    address on the VIP's network) or an external address, with its own health check."""
+    if rs.node is None:
+        name, address, external = str(rs.address), str(rs.address), True
+    else:
+        node = cluster.node(rs.node)
+        name, address, external = node.name, str(node.addresses.get(net_name, cluster.primary_address(node))), False
+    return {
+        "name": name,
+        "address": address,
+        "external": external,
+        "port": rs.port or vs.port,
+        "weight": rs.weight,
+        "health_check": (rs.health_check or vs.health_check).model_dump(),
     }
 
 

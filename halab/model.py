@@ -630,10 +630,18 @@ class Vrrp(Strict):
         return self
 
 
+class UrlCheck(Strict):
+    path: UrlPath
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+
+
 class HealthCheck(Strict):
     type: Literal["HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK"] = "HTTP_GET"
     path: UrlPath = "/healthz"
     status: Annotated[int, Field(ge=100, le=599)] = 200
+    urls: list[UrlCheck] = Field(
+        default_factory=list, description="HTTP_GET/SSL_GET: every URL must answer its status; default: path, status"
+    )
     script: Command | None = Field(default=None, description="MISC_CHECK only")
     connect_timeout: Annotated[int, Field(ge=1)] = 3
     retry: Annotated[int, Field(ge=0)] = 2
@@ -641,9 +649,11 @@ class HealthCheck(Strict):
 
 
 class RealServer(Strict):
-    node: Hostname
+    node: Hostname | None = Field(default=None, description="a realserver node of this file")
+    address: Address | None = Field(default=None, description="instead of node: a server halab does not manage")
     port: Port | None = None
     weight: Annotated[int, Field(ge=0, le=65535)] = 1
+    health_check: HealthCheck | None = Field(default=None, description="default: the virtual server's")
 
 
 class SorryServer(Strict):

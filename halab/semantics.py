@@ -26,12 +26,15 @@ from .model import (
     Fencing,
     FilesystemResource,
     GroupResource,
+    HealthCheck,
     IpResource,
     Location,
     Order,
     PrimitiveResource,
+    RealServer,
     ResourceSet,
     TrackedInterface,
+    VirtualServer,
     lab_host_address,
 )
 from .naming import derived_resource_names
@@ -887,31 +890,45 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
         base = ("lvs", "virtual_servers", i)
         if vs.vip not in carried:
             yield (*base, "vip"), f"{vs.vip} is not a VIP of any vrrp instance", "add it to a vrrp instance's vips"
-        if vs.health_check.type == "MISC_CHECK" and not vs.health_check.script:
-            yield (*base, "health_check", "script"), "MISC_CHECK needs a script", "set script: /path/to/check"
-        listed = [rs.node for rs in cluster.real_servers(vs)]
-        if not listed:
+        yield from _health_check(vs.health_check, (*base, "health_check"))
+        chosen = cluster.real_servers(vs)
+        if not chosen:
             yield (*base, "real_servers"), "no real servers", "add nodes with roles: [realserver]"
-        for j, name in enumerate((vs.real_servers and listed) or []):
-            if name not in realservers:
-                yield (
-                    (*base, "real_servers", j, "node"),
-                    f"'{name}' is not a realserver node",
-                    f"use one of: {', '.join(realservers)}",
-                )
+        for j, rs in enumerate(vs.real_servers or []):
+            yield from _real_server(cluster, vs, rs, (*base, "real_servers", j), realservers)
+        listed = [rs.node or rs.address for rs in chosen]
         for j, name in _indexed_duplicates(listed):
-            yield (*base, "real_servers", j, "node"), f"'{name}' is listed twice", "list each real server once"
-        vip_net = cluster.network_of(vs.vip)
-        if vs.method == "DR" and vip_net is not None:
-            for name in listed:
-                if name in realservers and vip_net.name not in cluster.node(name).addresses:
-                    yield (
-                        (*base, "method"),
-                        f"DR needs real server '{name}' on the VIP's network '{vip_net.name}'",
-                        "give it an address there, or use method: NAT",
-                    )
+            yield (*base, "real_servers", j), f"'{name}' is listed twice", "list each real server once"
         if vs.method == "DR" and any(rs.port not in (None, vs.port) for rs in vs.real_servers or []):
             yield (*base, "real_servers"), "DR cannot change the port", "use the virtual server's port, or NAT"
+
+
+def _health_check(check: HealthCheck, where: tuple[str | int, ...]) -> Iterator[Finding]:
+    if check.type == "MISC_CHECK" and not check.script:
+        yield (*where, "script"), "MISC_CHECK needs a script", "set script: /path/to/check"
+    if check.urls and check.type not in ("HTTP_GET", "SSL_GET"):
+        yield (*where, "urls"), f"{check.type} asks no URL", "use type HTTP_GET or SSL_GET, or remove urls"
+
+
+def _real_server(cluster: Cluster, vs: VirtualServer, rs: RealServer, where: tuple[str | int, ...],
+                 realservers: list[str]) -> Iterator[Finding]:  # fmt: skip
+    """A listed real server: a realserver node or an external address, able to serve `vs`."""
+    if (rs.node is None) == (rs.address is None):
+        yield where, "give either node (a realserver node) or address (an external server)", "set exactly one of them"
+        return
+    if rs.health_check is not None:
+        yield from _health_check(rs.health_check, (*where, "health_check"))
+    vip_net = cluster.network_of(vs.vip)
+    if rs.node is not None and rs.node not in realservers:
+        yield (*where, "node"), f"'{rs.node}' is not a realserver node", f"use one of: {', '.join(realservers)}"
+    elif vs.method == "DR" and vip_net is not None:
+        on_net = vip_net.name in cluster.node(rs.node).addresses if rs.node else rs.address in vip_net.subnet
+        if not on_net:
+            yield (
+                (*where, "node" if rs.node else "address"),
+                f"DR needs real server '{rs.node or rs.address}' on the VIP's network '{vip_net.name}'",
+                "give it an address there, or use method: NAT",
+            )
 
 
 def _lab(cluster: Cluster) -> Iterator[Finding]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from halab.inventory import Inventory, build_inventory
 from halab.render import all_hostvars, host_context, make_environment
@@ -144,6 +145,7 @@ def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path)
         vs["health_check"] |= {"type": check, "script": "/bin/true"}
         for rs in vs["real_servers"]:
             rs["port"] = port
+            del rs["health_check"]  # as a hand-written inventory may: the virtual server's applies
         ctx["keepalived_virtual_servers"].append(vs)
     text = _keepalived_ok(netns, ctx, tmp_path)
     for word in ("nopreempt", "preempt_delay 30", "vrrp_sync_group SG_WEB", "TCP_CHECK",
@@ -151,6 +153,27 @@ def test_keepalived_every_option_passes_keepalived_t(netns: Any, tmp_path: Path)
                  'notify "/bin/true"', "garp_master_delay 3", "vrrp_script chk_apache",
                  "version 3\n    advert_int 0.2", "track_interface {\n        eth1 weight -50\n        eth2\n    }"):
         assert word in text
+
+
+@needs_keepalived
+def test_keepalived_real_servers_of_their_own_pass_keepalived_t(netns: Any, tmp_path: Path) -> None:
+    """From the cluster file: a real server with its own check (several URLs), an external
+    one (an address, not a node) with a TCP check, the others with the virtual server's."""
+    doc = yaml.safe_load((ROOT / "examples" / "lvs-dr.yml").read_text())
+    doc["lvs"]["virtual_servers"][0]["real_servers"] = [
+        {"node": "rs1", "weight": 2, "health_check": {"urls": [{"path": "/healthz"}, {"path": "/", "status": 200}]}},
+        {"node": "rs2"},
+        {"address": "198.18.20.40", "health_check": {"type": "TCP_CHECK", "connect_timeout": 2}},
+    ]
+    (tmp_path / "c.yml").write_text(yaml.safe_dump(doc))
+    ctx = _context(build_inventory(load_cluster(tmp_path / "c.yml")), "lb1")
+    text = _keepalived_ok(netns, ctx, tmp_path)
+    blocks = {b.split(" ", 1)[0]: b for b in text.split("real_server ")[1:]}
+    assert blocks["198.18.20.21"].count("url {") == 2 and "path /\n" in blocks["198.18.20.21"]
+    assert "HTTP_GET" in blocks["198.18.20.22"] and "path /healthz" in blocks["198.18.20.22"]
+    assert "TCP_CHECK" in blocks["198.18.20.40"] and "connect_timeout 2" in blocks["198.18.20.40"]
+    external = [rs for rs in ctx["keepalived_virtual_servers"][0]["real_servers"] if rs["external"]]
+    assert [rs["name"] for rs in external] == ["198.18.20.40"]
 
 
 @needs_keepalived
