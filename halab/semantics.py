@@ -896,6 +896,14 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
             yield (*base, "real_servers"), "no real servers", "add nodes with roles: [realserver]"
         for j, rs in enumerate(vs.real_servers or []):
             yield from _real_server(cluster, vs, rs, (*base, "real_servers", j), realservers)
+        if vs.method == "TUN" and any(rs.node for rs in chosen):
+            yield (
+                (*base, "method"),
+                "halab does not set up IP-in-IP on its real servers (the VIP on tunl0, rp_filter off): "
+                "they would drop TUN's packets",
+                "use DR (real servers on the VIP's network) or NAT, or list only external real servers "
+                "(address:) that you set up for TUN",
+            )
         listed = [rs.node or rs.address for rs in chosen]
         for j, name in _indexed_duplicates(listed):
             yield (*base, "real_servers", j), f"'{name}' is listed twice", "list each real server once"

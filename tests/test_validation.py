@@ -271,6 +271,7 @@ MUTATIONS = [
     ("rs-misc-without-script", "lvs.virtual_servers.0.real_servers",
      [{"node": "r1", "health_check": {"type": "MISC_CHECK"}}],
      "lvs.virtual_servers[0].real_servers[0].health_check.script", "needs a script"),
+    ("vs-tun-with-nodes", "lvs.virtual_servers.0.method", "TUN", "lvs.virtual_servers[0].method", "IP-in-IP"),
     ("vs-urls-on-tcp", "lvs.virtual_servers.0.health_check", {"type": "TCP_CHECK", "urls": [{"path": "/a"}]},
      "lvs.virtual_servers[0].health_check.urls", "asks no URL"),
     ("rs-url-status-range", "lvs.virtual_servers.0.real_servers",
