@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from .connection import host_connection
 from .model import (
+    Alert,
     ApacheResource,
     CloneResource,
     Cluster,
@@ -67,6 +68,9 @@ HEADER = (
     "# rewrites it (and stops if you edited it): put local overrides in a sibling file\n"
     "# (e.g. local.yml), which halab never touches.\n"
 )
+# Where the pacemaker role installs Pacemaker's sample alert agents (the directory comes
+# with Pacemaker; the agents run as hacluster).
+ALERT_AGENT_DIR = "/var/lib/pacemaker"
 
 
 @dataclass
@@ -355,10 +359,24 @@ def _pacemaker_vars(cluster: Cluster) -> dict[str, Any]:
         "pacemaker_colocations": cib.colocations,
         "pacemaker_orders": cib.orders,
         "pacemaker_fencing_levels": cib.fence_levels,
+        "pacemaker_alerts": [_alert(alert) for alert in cluster.pacemaker.alerts],
     }
     if cluster.pacemaker.hacluster_password is not None:
         out["pacemaker_hacluster_password"] = secret_ref(HACLUSTER_PASSWORD)
     return out
+
+
+def _alert(alert: Alert) -> dict[str, Any]:
+    """An alert as the CIB names it; a sample agent gets its place on the members."""
+    return {
+        "id": alert.name,
+        "agent": alert.agent,
+        "path": alert.path or f"{ALERT_AGENT_DIR}/halab_alert_{alert.agent}.sh",
+        "recipients": list(alert.recipients),
+        "kinds": list(alert.kinds),
+        "timeout": alert.timeout,
+        "params": _attributes(alert.params),
+    }
 
 
 def _attributes(values: dict[str, Any]) -> dict[str, str]:

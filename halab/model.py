@@ -253,6 +253,24 @@ class Corosync(Strict):
         return self
 
 
+AlertKind = Literal["nodes", "fencing", "resources", "attributes"]
+
+
+class Alert(Strict):
+    """A Pacemaker alert: an agent that every member runs for each cluster event, once per
+    recipient (a log file, a mail address, an SNMP host: what the agent takes)."""
+
+    name: Name
+    agent: Literal["file", "smtp", "snmp"] | None = Field(
+        default=None, description="Pacemaker's sample agent of that name, installed by halab"
+    )
+    path: AbsolutePath | None = Field(default=None, description="instead of agent: your executable, on every member")
+    recipients: list[Line] = Field(min_length=1, description="file agent: absolute log file paths")
+    kinds: list[AlertKind] = Field(default_factory=list, description="events to send; default: every kind")
+    timeout: Interval | None = Field(default=None, description="how long the agent may run; Pacemaker's default: 30s")
+    params: Attributes = Field(default_factory=dict, description="the agent's options (instance attributes)")
+
+
 class Pacemaker(Strict):
     properties: Attributes = Field(default_factory=dict)
     placement_strategy: Literal["default", "utilization", "minimal", "balanced"] | None = Field(
@@ -261,6 +279,7 @@ class Pacemaker(Strict):
     resource_defaults: Attributes = Field(default_factory=lambda: {"resource-stickiness": 100})
     op_defaults: Attributes = Field(default_factory=dict)
     hacluster_password: Secret | None = None
+    alerts: list[Alert] = Field(default_factory=list)
 
 
 class FenceDevice(Strict):

@@ -974,6 +974,24 @@ def _lab_power_devices(cluster: Cluster) -> Iterator[Finding]:
             )
 
 
+def _alerts(cluster: Cluster) -> Iterator[Finding]:
+    alerts = cluster.pacemaker.alerts
+    for i, name in _indexed_duplicates([alert.name for alert in alerts]):
+        yield ("pacemaker", "alerts", i, "name"), f"alert '{name}' is defined twice", "names must be unique"
+    for i, alert in enumerate(alerts):
+        base = ("pacemaker", "alerts", i)
+        if (alert.agent is None) == (alert.path is None):
+            yield base, "give either agent (file, smtp, snmp) or path (your executable)", "set exactly one of them"
+        if alert.agent == "file":
+            for j, recipient in enumerate(alert.recipients):
+                if not recipient.startswith("/"):
+                    yield (
+                        (*base, "recipients", j),
+                        "the file agent writes to a file: a recipient is its absolute path",
+                        "write e.g. /var/log/pacemaker/alerts.log",
+                    )
+
+
 def _secrets(cluster: Cluster) -> Iterator[Finding]:
     yield from secret_findings(cluster)
 
@@ -990,6 +1008,7 @@ RULES: tuple[Rule, ...] = (
     _drbd,
     _vrrp,
     _lvs,
+    _alerts,
     _lab,
     _secrets,
 )

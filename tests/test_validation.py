@@ -65,6 +65,12 @@ VAULTED = """!vault |
 
 
 
+def _alert(fields: dict[str, Any]) -> dict[str, Any]:
+    """A `pacemaker:` section with one file alert, `fields` changed (None: left out)."""
+    alert = {"name": "a", "agent": "file", "recipients": ["/var/log/a.log"]} | fields
+    return {"alerts": [{key: value for key, value in alert.items() if value is not None}]}
+
+
 def _primitive(*operations: dict[str, Any]) -> list[dict[str, Any]]:
     """BASE's resources plus resources[4], a primitive with these operations."""
     return [*BASE["resources"], {"name": "p", "type": "primitive", "agent": "ocf:pacemaker:Stateful",
@@ -271,6 +277,15 @@ MUTATIONS = [
     ("rs-misc-without-script", "lvs.virtual_servers.0.real_servers",
      [{"node": "r1", "health_check": {"type": "MISC_CHECK"}}],
      "lvs.virtual_servers[0].real_servers[0].health_check.script", "needs a script"),
+    ("alert-agent-and-path", "pacemaker", _alert({"agent": "file", "path": "/x"}), "pacemaker.alerts[0]",
+     "either agent"),
+    ("alert-neither", "pacemaker", _alert({"agent": None}), "pacemaker.alerts[0]", "either agent"),
+    ("alert-file-relative", "pacemaker", _alert({"recipients": ["alerts.log"]}), "pacemaker.alerts[0].recipients[0]",
+     "absolute path"),
+    ("alert-agent-word", "pacemaker", _alert({"agent": "pager"}), "pacemaker.alerts[0].agent", "'file'"),
+    ("alert-kind-word", "pacemaker", _alert({"kinds": ["node"]}), "pacemaker.alerts[0].kinds[0]", "'nodes'"),
+    ("alert-no-recipient", "pacemaker", _alert({"recipients": []}), "pacemaker.alerts[0].recipients", "at least 1"),
+    ("alert-twice", "pacemaker", {"alerts": _alert({})["alerts"] * 2}, "pacemaker.alerts[1].name", "defined twice"),
     ("vs-tun-with-nodes", "lvs.virtual_servers.0.method", "TUN", "lvs.virtual_servers[0].method", "IP-in-IP"),
     ("vs-urls-on-tcp", "lvs.virtual_servers.0.health_check", {"type": "TCP_CHECK", "urls": [{"path": "/a"}]},
      "lvs.virtual_servers[0].health_check.urls", "asks no URL"),

@@ -12,7 +12,7 @@ short_description: Converge the live Pacemaker CIB to a rendered CIB document by
 description:
   - Reads the live CIB with C(cibadmin --query).
   - Builds the desired CIB as a copy of the live one in which C(resources), C(constraints),
-    C(fencing-topology), C(rsc_defaults) and C(op_defaults) are replaced by those of O(src)
+    C(fencing-topology), C(rsc_defaults), C(op_defaults) and C(alerts) are replaced by those of O(src)
     (or O(content)), a section absent there is removed, and the
     C(cib-bootstrap-options) property set holds the properties given plus the
     Pacemaker-owned ones that are live (O(owned_properties)). In C(nodes), the attribute and
@@ -141,7 +141,7 @@ import xml.etree.ElementTree as ET  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-REPLACED = ("resources", "constraints", "fencing-topology", "rsc_defaults", "op_defaults")
+REPLACED = ("resources", "constraints", "fencing-topology", "rsc_defaults", "op_defaults", "alerts")
 CONFIG_ORDER = ("crm_config", "nodes", "resources", "constraints", "fencing-topology",
                 "op_defaults", "rsc_defaults", "acls", "tags", "alerts")
 PROPERTY_SET = "cib-bootstrap-options"
