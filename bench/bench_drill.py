@@ -5,14 +5,14 @@ crash, and once crash with the active node's BMC unplugged (level 2 fences it).
 
 Run as root from the repository: python bench/bench_drill.py [REPEAT]   (default 3)
 Reports, per mode, the outage a client sees (first failed to first good HTTP request) and
-when Pacemaker confirmed the fence (stonith_admin --history, to the second), both in
-seconds after the fault. Uses its own state dir; removes its lab at the end.
+when Pacemaker confirmed the fence (stonith_admin --history), both in seconds after the
+fault, as each drill's JSON report (`--report`) has them. Uses its own state dir; removes its lab at the end.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "web-ap-nodrbd.yml"
+SERVICE = "web-server via web-vip"
 
 
 def halab(*args: str) -> str:
@@ -31,12 +32,12 @@ def halab(*args: str) -> str:
     return done.stdout
 
 
-def drill(mode: str) -> tuple[float, float]:
-    out = halab("drill", str(EXAMPLE), "--mode", mode, "--timeout", "300")
-    outage = float(re.search(r"drill passed: outage ([0-9.]+)s", out).group(1))  # type: ignore[union-attr]
-    fenced = float(re.search(r"([0-9.]+)s  web1 fenced", out).group(1))  # type: ignore[union-attr]
+def drill(mode: str, reports: Path) -> tuple[float, float]:
+    """One drill; its outage and fence time from the drill's own JSON report."""
+    halab("drill", str(EXAMPLE), "--mode", mode, "--timeout", "300", "--report", str(reports))
+    run = json.loads((reports / f"drill-{mode}.json").read_text())["runs"][0]
     time.sleep(5)  # failback settles
-    return outage, fenced
+    return run["services"][SERVICE]["outage_s"], run["fenced_s"]
 
 
 def line(label: str, runs: list[tuple[float, float]]) -> str:
@@ -53,9 +54,10 @@ def main() -> None:
         try:
             halab("lab", "up", str(EXAMPLE))
             halab("deploy", str(EXAMPLE))
-            results = {mode: [drill(mode) for _ in range(repeat)] for mode in ("cut", "crash")}
+            reports = Path(tmp) / "reports"
+            results = {mode: [drill(mode, reports) for _ in range(repeat)] for mode in ("cut", "crash")}
             halab("lab", "unplug", "web1")
-            results["crash, BMC unplugged"] = [drill("crash")]
+            results["crash, BMC unplugged"] = [drill("crash", reports)]
             halab("lab", "plug", "web1")
         finally:
             subprocess.run([sys.executable, "-m", "halab", "lab", "down", "webnd"], check=False)
