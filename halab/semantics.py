@@ -35,6 +35,7 @@ from .model import (
     ResourceSet,
     TrackedInterface,
     VirtualServer,
+    Vrrp,
     lab_host_address,
 )
 from .naming import derived_resource_names
@@ -830,6 +831,11 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
                     f"unknown instance '{inst_name}'",
                     f"use one of: {', '.join(names)}",
                 )
+    yield from _weights_in_sync_groups(vrrp)
+
+
+def _weights_in_sync_groups(vrrp: Vrrp) -> Iterator[Finding]:
+    """keepalived ignores (interfaces) or refuses (scripts) weighted tracking in a sync group."""
     weights = {s.name: s.weight for s in vrrp.scripts}
     synced = {name for group in vrrp.sync_groups for name in group.instances}
     for i, inst in enumerate(vrrp.instances):
