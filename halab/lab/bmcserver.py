@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import threading
 import time
@@ -45,9 +46,24 @@ def log(line: str) -> None:
     print(f"{time.strftime('%F %T')} {line}", file=sys.stderr, flush=True)
 
 
+def wake_on_loopback() -> None:
+    """Give pyghmi's event loop a first socket on loopback. pyghmi wakes its IO thread with a
+    packet sent to its first socket at 127.0.0.1; with only the lab address bound, those
+    packets are lost, the loop then moves only when a client's packet arrives, and a request
+    that came in meanwhile waits for the client to resend it (seen as fence_ipmilan calls
+    that did not complete within Pacemaker's 20 s)."""
+    ipmi_session.Session._assignsocket(socket.getaddrinfo("127.0.0.1", 0, 0, socket.SOCK_DGRAM)[0])
+
+
+def prepare_process() -> None:
+    """Priority first (see BMC_NICE), then the event loop's wake-ups."""
+    os.nice(BMC_NICE)
+    wake_on_loopback()
+
+
 def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username: str, secret: str) -> None:
     """Serve the node's BMC (and PDU outlet) until killed."""
-    os.nice(BMC_NICE)
+    prepare_process()
     pending: list[object] = []  # the node's deferred boot, if one is due (cancelled by power off)
     opened: dict[tuple[str, int], float] = {}  # client address -> when its last session opened
 
