@@ -19,6 +19,8 @@ import uuid
 from typing import Any
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
+import pyghmi.ipmi.private.constants as ipmi_constants
+import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmi_session
 
 from halab.errors import HalabError
@@ -55,10 +57,43 @@ def wake_on_loopback() -> None:
     ipmi_session.Session._assignsocket(socket.getaddrinfo("127.0.0.1", 0, 0, socket.SOCK_DGRAM)[0])
 
 
+def answer_resends_alike() -> None:
+    """pyghmi's server answers a resent open-session request or RAKP1 as a new one, with new
+    random ids and keys. The client goes on with the first answer, so its RAKP3 then fails
+    the server's check (dropped without a word) and it retries until its caller gives up: a
+    fence_ipmilan call that does not complete within Pacemaker's 20 s. Under load ipmitool
+    resends after a second, so a resent request now gets the answer the first one got."""
+    session_class = serversession.ServerSession
+    create_response, got_rakp1, send = (session_class.create_open_session_response, session_class._got_rakp1,
+                                        session_class.send_payload)  # fmt: skip
+    rakp2 = ipmi_constants.payload_types["rakp2"]
+
+    def create_open_session_response(self: Any, request: Any) -> Any:
+        if bytes(request) != getattr(self, "halab_open_request", None):
+            self.halab_open_request, self.halab_open_response = bytes(request), create_response(self, request)
+        return self.halab_open_response
+
+    def send_payload(self: Any, payload: Any = (), payload_type: Any = None, **options: Any) -> Any:
+        if payload_type == rakp2:
+            self.halab_rakp2 = payload
+        return send(self, payload, payload_type, **options)
+
+    def got_rakp1_once(self: Any, data: Any) -> Any:
+        if bytes(data) == getattr(self, "halab_rakp1", None) and getattr(self, "halab_rakp2", None) is not None:
+            return send(self, self.halab_rakp2, rakp2, retry=False)
+        self.halab_rakp1 = bytes(data)
+        return got_rakp1(self, data)
+
+    session_class.create_open_session_response = create_open_session_response  # type: ignore[method-assign]
+    session_class.send_payload = send_payload  # type: ignore[method-assign]
+    session_class._got_rakp1 = got_rakp1_once  # type: ignore[method-assign]
+
+
 def prepare_process() -> None:
-    """Priority first (see BMC_NICE), then the event loop's wake-ups."""
+    """Priority first (see BMC_NICE), then the event loop's wake-ups and handshake resends."""
     os.nice(BMC_NICE)
     wake_on_loopback()
+    answer_resends_alike()
 
 
 def serve(lab_name: str, node: str, address: str, udp_ports: list[int], username: str, secret: str) -> None:
