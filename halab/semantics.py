@@ -793,13 +793,8 @@ def _vrrp(cluster: Cluster) -> Iterator[Finding]:
                     f"{vip} is outside {inst.network} ({subnet})",
                     "a VIP must be in the subnet of its network",
                 )
-        for name in directors:
-            if inst.network not in cluster.node(name).addresses:
-                yield (
-                    (*base, "network"),
-                    f"director '{name}' has no address on '{inst.network}'",
-                    "give it an address there",
-                )
+        for name in _without_address(cluster, directors, inst.network):
+            yield (*base, "network"), f"director '{name}' has no address on '{inst.network}'", "give one there"
         if inst.priorities is not None:
             for name in inst.priorities:
                 if name not in directors:
@@ -862,13 +857,17 @@ def _tracked_interface(cluster: Cluster, directors: list[str], where: tuple[str 
     if tracked.network not in networks:
         yield (*where, "network"), f"unknown network '{tracked.network}'", f"use one of: {', '.join(networks)}"
         return
-    for name in directors:
-        if tracked.network not in cluster.node(name).addresses:
-            yield (
-                (*where, "network"),
-                f"director '{name}' has no address on '{tracked.network}', so no interface to track",
-                "give it an address there, or track another network",
-            )
+    for name in _without_address(cluster, directors, tracked.network):
+        yield (
+            (*where, "network"),
+            f"director '{name}' has no address on '{tracked.network}', so no interface to track",
+            "give it an address there, or track another network",
+        )
+
+
+def _without_address(cluster: Cluster, names: list[str], network: str) -> list[str]:
+    """Those of `names` with no address on `network` (so no interface there either)."""
+    return [name for name in names if network not in cluster.node(name).addresses]
 
 
 def _lvs(cluster: Cluster) -> Iterator[Finding]:
