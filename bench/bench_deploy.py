@@ -2,13 +2,15 @@
 """Deploy timings on the lab: first converge of examples/web-ap-nodrbd.yml (fenced) on
 freshly booted nodes and no-op re-runs. Failover times: bench/bench_drill.py.
 
-Run as root from the repository: python bench/bench_deploy.py
+Run as root from the repository: python bench/bench_deploy.py [--backend container|podman]
+(container: systemd-nspawn nodes; podman: Podman containers in the same lab networks).
 Uses its own state dir (the base image cache is shared); removes its lab at the end.
 Goals: first converge <= 75 s, no-op re-run <= 10 s.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -48,17 +50,21 @@ def wait_serving(node: str, timeout: float) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("container", "podman"), default="container")
+    backend = parser.parse_args().backend
     with tempfile.TemporaryDirectory(prefix="halab-bench-") as tmp:
         os.environ["HALAB_STATE_DIR"] = str(Path(tmp) / "state")
         os.environ.setdefault("HALAB_LAB_BMC_PASSWORD", "lab-bmc-bench")  # the examples' fence devices
         try:
-            up = halab("lab", "up", str(EXAMPLE))
+            up = halab("lab", "up", str(EXAMPLE), "--backend", backend)
             first = halab("deploy", str(EXAMPLE))
             wait_serving("web1", 60)
             noop = halab("deploy", str(EXAMPLE))
             noop_again = halab("deploy", str(EXAMPLE))
         finally:
             subprocess.run([sys.executable, "-m", "halab", "lab", "down", "webnd"], check=False)
+    print(f"backend: {backend}")
     print(f"lab up (2 nodes, cached image): {up:.1f} s")
     print(f"first converge: {first:.1f} s (goal <= 75 s)")
     print(f"no-op re-run, right after the first converge: {noop:.1f} s (goal <= 10 s)")

@@ -22,7 +22,7 @@ from halab.errors import EXIT_INTERRUPTED, HalabError, InputError, InvalidInput
 from halab.lab import bmc, containerimage, deps, state
 from halab.lab import lab as ops
 from halab.lab.image import DEFAULT_RELEASE, RELEASES
-from halab.lab.spec import LabSpec, check_lab_name, lab_spec_from_cluster
+from halab.lab.spec import BACKENDS, LabSpec, check_lab_name, lab_spec_from_cluster
 from halab.validation import load_cluster
 
 
@@ -88,7 +88,7 @@ def _pick_lab(arg: str | None) -> str:
 
 @click.group()
 def lab() -> None:
-    """Throwaway cluster nodes on this machine (systemd-nspawn, root only)."""
+    """Throwaway cluster nodes on this machine (systemd-nspawn, Podman or QEMU; root only)."""
 
 
 @lab.command()
@@ -97,14 +97,16 @@ def lab() -> None:
 @click.option("--name", help="Lab name (default: the cluster's name).")
 @click.option(
     "--backend",
-    type=click.Choice(["container", "vm"]),
+    type=click.Choice(list(BACKENDS)),
     default=None,
-    help="vm: every node is a QEMU VM (stock kernel: ip_vs, drbd). "
-    "Default container: containers, except the file's lab.vm_nodes.",
+    help="vm: every node is a QEMU VM (stock kernel: ip_vs, drbd). podman: Podman containers "
+    "(systemd as PID 1) instead of systemd-nspawn ones. Default container: systemd-nspawn "
+    "containers, except the file's lab.vm_nodes.",
 )
 @click.option("--release", type=click.Choice(list(RELEASES)), default=None,
               help="Debian release of every node (default: the file's lab.release, else trixie).")  # fmt: skip
-@click.option("--install-deps", is_flag=True, help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU for VM nodes)")
+@click.option("--install-deps", is_flag=True,
+              help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU for VM nodes, Podman for podman nodes)")
 @_handled
 def up(cluster_file: str | None, count: int | None, name: str | None, backend: str | None, release: str | None,
        install_deps: bool) -> None:  # fmt: skip
@@ -121,8 +123,8 @@ def up(cluster_file: str | None, count: int | None, name: str | None, backend: s
         spec = ops.generic_lab(check_lab_name(name), count, backend or "container", release or DEFAULT_RELEASE)
         source = None
     if install_deps:
-        deps.install_deps(vm=spec.has_vms)
-    deps.check_host(vm=spec.has_vms)
+        deps.install_deps(spec.backends)
+    deps.check_host(spec.backends)
     ops.up(spec, source, say=lambda msg: click.echo(msg, err=True))
     for n in spec.nodes:
         click.echo(f"{n.name}\t{n.addresses[spec.primary.name]}")

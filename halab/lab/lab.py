@@ -110,7 +110,7 @@ def up(spec: LabSpec, source: str | None = None, say: Any = print) -> LabState:
         return st
 
 
-def _converge(st: LabState, images: dict[tuple[str, str], Path], say: Any) -> None:
+def _converge(st: LabState, images: dict[tuple[str, str], Any], say: Any) -> None:
     spec = st.spec
     mtu = network.uplink_mtu()
     if not network.ip_forward_enabled():
@@ -146,7 +146,7 @@ def _converge(st: LabState, images: dict[tuple[str, str], Path], say: Any) -> No
         backend = backend_of(ns.backend)
         if backend.running(ns):
             continue
-        backend.power_off(ns)  # leftovers of a half-dead node
+        backend.power_off(st, ns)  # leftovers of a half-dead node
         _plumb(st, ns, mtu)
         backend.create(st, ns, images[ns.backend, nspec.release], mtu)
         backend.boot(st, ns)
@@ -242,11 +242,10 @@ def teardown(st: LabState) -> None:
         problems.append(f"processes still alive: {[p.pid for p in procs if p.alive()]}")
     for ns in st.nodes.values():
         ns.bmc = ns.leader = ns.nspawn = ns.qemu = None
-        if ns.mounted:
-            try:
-                node.unmount(st, ns)
-            except HalabError as exc:
-                problems.append(str(exc))
+        try:
+            backend_of(ns.backend).remove(st, ns)
+        except HalabError as exc:
+            problems.append(str(exc))
         network.delete_netns(ns.netns)
         for veth in ns.veths:
             network.delete_link(veth)
@@ -306,7 +305,7 @@ def power_off(name: str, node_name: str) -> bool:
         backend = backend_of(ns.backend)
         if not backend.running(ns):
             return False
-        backend.power_off(ns)
+        backend.power_off(st, ns)
         # A dead machine has no live NIC: drop its namespace (addresses, VIPs, veths with it);
         # power on plumbs it afresh, as a reboot would.
         network.delete_netns(ns.netns)
@@ -324,7 +323,7 @@ def power_on(name: str, node_name: str) -> bool:
         backend = backend_of(ns.backend)
         if backend.running(ns):
             return False
-        backend.power_off(ns)  # leftovers
+        backend.power_off(st, ns)  # leftovers
         _plumb(st, ns, network.uplink_mtu())
         backend.boot(st, ns)
         _write_known_hosts(st)

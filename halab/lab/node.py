@@ -20,6 +20,8 @@ HOST_RESOLV = Path("/etc/resolv.conf")
 HOST_LOCAL_CAS = Path("/usr/local/share/ca-certificates")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 STUB_RESOLVERS = ("127.0.0.53", "127.0.0.54")
+HOST_KEY = Path("etc/ssh/ssh_host_ed25519_key")
+HOST_KEY_PUB = HOST_KEY.with_suffix(".pub")
 
 
 def plumb(state: LabState, node: NodeState, mtu: int) -> None:
@@ -59,12 +61,9 @@ def mounts_under(path: Path) -> list[str]:
         return [line.split()[4] for line in info if line.split()[4].startswith(prefix)]
 
 
-def write_identity(state: LabState, node: NodeState) -> str:
-    """Hostname, /etc/hosts, DNS, machine id, root's key, apt proxy, a fresh host key.
-
-    Returns the node's public host key line ("ssh-ed25519 AAAA...").
-    """
-    root = node.root(state.name)
+def write_identity(state: LabState, node: NodeState, root: Path) -> None:
+    """Hostname, /etc/hosts, DNS, machine id, root's key, apt proxy, a fresh host key,
+    written into the node's root file system `root` before it boots."""
     spec = state.spec
     primary = spec.primary
     _put(root / "etc/hostname", f"{node.name}\n")
@@ -80,11 +79,9 @@ def write_identity(state: LabState, node: NodeState) -> str:
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _put(ssh_dir / "authorized_keys", state.key.with_suffix(".pub").read_text(), mode=0o600)
-    host_key = root / "etc/ssh/ssh_host_ed25519_key"
-    if not host_key.exists():
+    if not (root / HOST_KEY).exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}",
-             "-f", str(host_key)])  # fmt: skip
-    return " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
+             "-f", str(root / HOST_KEY)])  # fmt: skip
 
 
 def host_resolv_conf() -> str:

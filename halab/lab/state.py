@@ -48,9 +48,10 @@ class NodeState:
     leader: Proc | None = None  # the container's PID 1: killing it kills the whole node
     backend: str = "container"
     qemu: Proc | None = None  # VM nodes: the QEMU process (killing it is a power cut)
-    image: str | None = None  # VM nodes: the baked image their overlay sits on (restore boots it)
+    image: str | None = None  # VM: the baked image its overlay sits on (restore boots it); podman: the tag
     cut: list[int] = field(default_factory=list)  # links pulled by `cut`: pulled until `restore`
     bmc: Proc | None = None  # the node's virtual BMC (halab.lab.bmc)
+    container: str | None = None  # podman nodes: the ID of the container halab created
 
     def dir(self, lab: str) -> Path:
         return lab_dir(lab) / "nodes" / self.name
@@ -121,6 +122,7 @@ class LabState:
                     "image": n.image,
                     "cut": n.cut,
                     "bmc": n.bmc.to_json() if n.bmc else None,
+                    "container": n.container,
                 }
                 for n in self.nodes.values()
             },
@@ -151,6 +153,7 @@ class LabState:
                     image=n.get("image"),
                     cut=n.get("cut", []),
                     bmc=Proc.from_json(n.get("bmc")),
+                    container=n.get("container"),
                 )
                 for name, n in data["nodes"].items()
             },

@@ -20,18 +20,19 @@ TIMINGS: dict[str, float] = {}
 def require_qemu() -> None:
     if os.environ.get("HALAB_VM_TESTS") == "0":
         pytest.skip("VM scenarios turned off (HALAB_VM_TESTS=0); under TCG they take 11-20 min each")
-    missing = missing_tools(vm=True)
+    missing = missing_tools(["vm"])
     if missing:
         pytest.skip(f"VM lab tests need {', '.join(missing)} (halab lab up --install-deps)")
 
 
-def halab(*args: str, timeout: float = 1500, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def halab(*args: str, timeout: float = 1500, stdin: str | None = None,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """The real entry point, as an operator runs it: halab's venv is not on PATH; `stdin` is
-    what the operator types (a prompt's answer)."""
+    what the operator types (a prompt's answer); `env`: variables added."""
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
     return subprocess.run([sys.executable, "-m", "halab", *args], capture_output=True, text=True, input=stdin,
-                          timeout=timeout, check=False, env=os.environ | {"PATH": path})  # fmt: skip
+                          timeout=timeout, check=False, env=os.environ | (env or {}) | {"PATH": path})  # fmt: skip
 
 
 def ok(*args: str, timeout: float = 1500) -> str:
