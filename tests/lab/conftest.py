@@ -12,8 +12,10 @@ import pytest
 
 from halab.errors import HalabError
 from halab.lab import names, network, state
+from halab.lab.containerimage import export_image, image_tag, release_tag
 from halab.lab.deps import missing_tools
 from halab.lab.lab import down
+from halab.lab.proc import run
 
 
 def _skip_reason() -> str | None:
@@ -67,6 +69,27 @@ def module_lab_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     """Labs shared by the tests of one module (they run in file order and build on each other)."""
     with pytest.MonkeyPatch.context() as patch, _isolated_state(tmp_path_factory.mktemp("lab") / "state", patch) as d:
         yield d
+
+
+@pytest.fixture(scope="session")
+def podman_node_image() -> Iterator[str]:
+    """The trixie node image in Podman (its recipe tag). If this session imported it, it is
+    removed at the end and the release tag points where it pointed before."""
+    reason = _skip_reason()
+    if reason or shutil.which("podman") is None:
+        pytest.skip(reason or "podman is missing: apt-get install --no-install-recommends podman runc uidmap")
+    tag, moved = image_tag("trixie"), release_tag("trixie")
+    existed = run(["podman", "image", "exists", tag], check=False).returncode == 0
+    before = _image_id(moved)
+    yield export_image("trixie", "podman", say=print)
+    if not existed:
+        run(["podman", "rmi", "--force", _image_id(tag)], check=False)  # every tag of it, the moved one too
+        if before:
+            run(["podman", "tag", before, moved], check=False)
+
+
+def _image_id(ref: str) -> str:
+    return run(["podman", "image", "inspect", "--format", "{{.Id}}", ref], check=False).stdout.strip()
 
 
 def leaks(lab: str, lab_dir: Path) -> list[str]:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from halab.lab import names
-from halab.lab.containerimage import export_image
 from halab.lab.lab import FAIL_AFTER_NODES_ENV
 from halab.lab.proc import run
 
@@ -29,10 +28,9 @@ VIP_URL = "http://198.18.50.100/"
 
 
 @pytest.fixture(autouse=True)
-def _needs_podman() -> None:
-    for tool in ("podman", "runc"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is missing: apt-get install --no-install-recommends podman runc uidmap")
+def _needs_podman(podman_node_image: str) -> None:
+    if shutil.which("runc") is None:
+        pytest.skip("runc is missing: apt-get install --no-install-recommends podman runc uidmap")
 
 
 def containers(lab: str) -> list[str]:
@@ -79,12 +77,11 @@ def test_web_cluster_on_podman_nodes_deploys_and_fails_over(lab_state: Path) -> 
     assert podman_leaks("webnd", lab_state / "labs" / "webnd") == []
 
 
-def test_a_failed_up_removes_its_containers_and_never_a_foreign_one(lab_state: Path) -> None:
+def test_a_failed_up_removes_its_containers_and_never_a_foreign_one(lab_state: Path, podman_node_image: str) -> None:
     """node2's container name is taken by a container halab did not make: `lab up` fails,
     removes node1's container, and leaves the foreign one alone."""
-    image = export_image("trixie", "podman", say=print)
     foreign = names.machine("pmfail", "node2")
-    run(["podman", "create", "--name", foreign, "--network=none", image, "true"])  # never started
+    run(["podman", "create", "--name", foreign, "--network=none", podman_node_image, "true"])  # never started
     try:
         failed = halab("lab", "up", "--nodes", "2", "--name", "pmfail", "--backend", "podman")
         assert failed.returncode == 1 and "already in use" in failed.stderr, failed.stderr
