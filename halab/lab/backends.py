@@ -2,7 +2,7 @@
 
 `lab.py` (up, crash, cut, restore, down), the virtual BMCs and the status view ask a
 node's backend; only the backends know whether a node is a systemd-nspawn container
-(`node.py`), a Podman container (`podman.py`) or a QEMU VM (`vm.py`). Every backend plugs
+(`node.py`), a Podman or Docker container (`enginenode.py`) or a QEMU VM (`vm.py`). Every backend plugs
 its nodes into the same lab bridges with one host-side link per network, named
 `NodeState.veths[link]`. An image is a directory (nspawn, VM) or an engine's tag (podman).
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from halab.lab import containerimage, image, network, node, podman, vm, vmimage
+from halab.lab import containerimage, enginenode, image, network, node, vm, vmimage
 from halab.lab.state import LabState, NodeState
 
 
@@ -23,6 +23,7 @@ class Backend(Protocol):
     kind: str
     ssh_timeout: float
     building_message: str
+    plumbs_after_boot: bool  # its netns exists only once the node runs (Docker)
 
     def image_ready(self, release: str) -> bool: ...
     def ensure_image(self, release: str) -> Any: ...
@@ -45,6 +46,7 @@ class ContainerBackend:
 
     kind = "container"
     ssh_timeout = 90.0
+    plumbs_after_boot = False
     building_message = "building the Debian base image (once per machine, about 80 s)..."
 
     def image_ready(self, release: str) -> bool:
@@ -101,6 +103,7 @@ class VmBackend:
 
     kind = "vm"
     ssh_timeout = vm.SSH_TIMEOUT
+    plumbs_after_boot = False
     building_message = "building the VM image: stock kernel + HA packages (once per machine, about 150 s)..."
 
     def image_ready(self, release: str) -> bool:
@@ -149,44 +152,50 @@ class VmBackend:
         return None  # only the guest knows
 
 
-class PodmanBackend(ContainerBackend):
-    """A Podman container (systemd as PID 1) in the netns the lab plumbs, as for nspawn."""
+class EngineBackend(ContainerBackend):
+    """A Podman or Docker container (systemd as PID 1) in the netns the lab plumbs for it."""
 
-    kind = "podman"
-    building_message = "importing the Debian base into Podman (once per recipe; the base: about 80 s)..."
+    def __init__(self, engine: str) -> None:
+        self.engine = enginenode.Engine(engine)
+        self.kind = engine
+        self.plumbs_after_boot = not self.engine.joins_netns_by_path
+        self.building_message = f"importing the Debian base into {engine} (once per recipe; the base: about 80 s)..."
 
     def image_ready(self, release: str) -> bool:
-        return containerimage.has_image(containerimage.engine_binary("podman"), containerimage.image_tag(release))
+        self.engine.check()
+        return containerimage.has_image(containerimage.engine_binary(self.kind), containerimage.image_tag(release))
 
     def ensure_image(self, release: str) -> str:
-        return containerimage.export_image(release, "podman", say=lambda _message: None)
+        return containerimage.export_image(release, self.kind, say=lambda _message: None)
 
     def create(self, st: LabState, ns: NodeState, image: str, mtu: int) -> None:
-        podman.create(st, ns, image)
+        enginenode.create(self.engine, st, ns, image)
 
     def boot(self, st: LabState, ns: NodeState) -> None:
-        podman.boot(st, ns)
+        enginenode.boot(self.engine, st, ns)
 
     def running(self, ns: NodeState) -> bool:
-        return podman.running(ns)
+        return enginenode.running(ns)
 
     def power_off(self, st: LabState, ns: NodeState) -> None:
-        podman.power_off(st, ns)
+        enginenode.power_off(self.engine, st, ns)
 
     def remove(self, st: LabState, ns: NodeState) -> None:
-        podman.remove(st, ns)
+        enginenode.remove(self.engine, st, ns)
 
     def pid(self, ns: NodeState) -> int | None:
         return ns.leader.pid if ns.leader else None
 
     def host_public_key(self, st: LabState, ns: NodeState) -> Path:
-        return podman.host_public_key(st, ns)
+        return enginenode.host_public_key(st, ns)
 
     def diagnostics(self, st: LabState, ns: NodeState) -> str:
-        return podman.diagnostics(st, ns)
+        return enginenode.diagnostics(self.engine, st, ns)
 
 
-BACKENDS: dict[str, Backend] = {b.kind: b for b in (ContainerBackend(), PodmanBackend(), VmBackend())}
+BACKENDS: dict[str, Backend] = {
+    b.kind: b for b in (ContainerBackend(), EngineBackend("podman"), EngineBackend("docker"), VmBackend())
+}
 
 
 def backend_of(kind: str) -> Backend:

@@ -99,14 +99,14 @@ def lab() -> None:
     "--backend",
     type=click.Choice(list(BACKENDS)),
     default=None,
-    help="vm: every node is a QEMU VM (stock kernel: ip_vs, drbd). podman: Podman containers "
-    "(systemd as PID 1) instead of systemd-nspawn ones. Default container: systemd-nspawn "
-    "containers, except the file's lab.vm_nodes.",
+    help="vm: every node is a QEMU VM (stock kernel: ip_vs, drbd). podman, docker: that engine's "
+    "containers (systemd as PID 1; docker: the engine behind DOCKER_HOST) instead of systemd-nspawn "
+    "ones. Default container: systemd-nspawn containers, except the file's lab.vm_nodes.",
 )
 @click.option("--release", type=click.Choice(list(RELEASES)), default=None,
               help="Debian release of every node (default: the file's lab.release, else trixie).")  # fmt: skip
 @click.option("--install-deps", is_flag=True,
-              help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU for VM nodes, Podman for podman nodes)")
+              help=f"First run: {deps.INSTALL_COMMAND} (+ QEMU, Podman or the docker CLI as the nodes need)")
 @_handled
 def up(cluster_file: str | None, count: int | None, name: str | None, backend: str | None, release: str | None,
        install_deps: bool) -> None:  # fmt: skip

@@ -24,9 +24,11 @@ TOOLS = {
 # Extra host tools per node backend, with the packages that provide them. VM nodes
 # (lab.vm_nodes, --backend vm): QEMU, qemu-img, and mkfs.ext4 -d for the image. Podman
 # nodes: the engine and the runc runtime (docs/lab.md#containers-for-ci says why runc).
+# Docker nodes: the docker CLI.
 EXTRA_TOOLS = {
     "vm": {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "mkfs.ext4": "e2fsprogs"},
     "podman": {"podman": "podman", "runc": "runc", "newuidmap": "uidmap"},
+    "docker": {"docker": "docker.io"},  # the CLI; the engine is whatever DOCKER_HOST names
 }
 
 

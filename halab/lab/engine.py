@@ -75,14 +75,19 @@ def api_status(docker_host: str, path: str, timeout: float = 5.0) -> int | None:
         conn.close()
 
 
-def check_engine(docker_host: str, image: str) -> None:
-    """InputError naming the fix unless the engine answers, holds `image`, and the docker
-    CLI is there (Ansible's community.docker.docker connection and testinfra call it)."""
+def require_engine(docker_host: str) -> None:
+    """InputError naming the fix unless an engine answers on `docker_host`."""
     path = socket_path(docker_host)
     if not Path(path).exists():
         raise InputError(f"DOCKER_HOST={docker_host}: no socket at {path}; {START_FIX}")
     if api_status(docker_host, "/_ping") != 200:
         raise InputError(f"DOCKER_HOST={docker_host}: the engine does not answer; {START_FIX}")
+
+
+def check_engine(docker_host: str, image: str) -> None:
+    """InputError naming the fix unless the engine answers, holds `image`, and the docker
+    CLI is there (Ansible's community.docker.docker connection and testinfra call it)."""
+    require_engine(docker_host)
     if api_status(docker_host, f"/images/{quote(image, safe='')}/json") != 200:
         raise InputError(f"image {image} is missing in that engine; build it: halab lab image "
                          "--engine podman (or docker: the engine behind DOCKER_HOST)")

@@ -147,9 +147,7 @@ def _converge(st: LabState, images: dict[tuple[str, str], Any], say: Any) -> Non
         if backend.running(ns):
             continue
         backend.power_off(st, ns)  # leftovers of a half-dead node
-        _plumb(st, ns, mtu)
-        backend.create(st, ns, images[ns.backend, nspec.release], mtu)
-        backend.boot(st, ns)
+        _boot(st, ns, mtu, image=images[ns.backend, nspec.release])
         booted.append(ns.name)
         if fail_after and len(booted) >= fail_after:
             raise OperationFailed(f"{FAIL_AFTER_NODES_ENV}={fail_after}: injected failure")
@@ -157,6 +155,19 @@ def _converge(st: LabState, images: dict[tuple[str, str], Any], say: Any) -> Non
     if booted:
         say(f"lab {spec.name}: booted {', '.join(booted)}; waiting for SSH...")
     _wait_all(st, [n.name for n in spec.nodes])
+
+
+def _boot(st: LabState, ns: NodeState, mtu: int, image: Any = None) -> None:
+    """Boot a node (created first from `image`, if given) with its links, plumbed before or
+    after the boot as its backend needs."""
+    backend = backend_of(ns.backend)
+    if not backend.plumbs_after_boot:
+        _plumb(st, ns, mtu)
+    if image is not None:
+        backend.create(st, ns, image, mtu)
+    backend.boot(st, ns)
+    if backend.plumbs_after_boot:
+        _plumb(st, ns, mtu)
 
 
 def _plumb(st: LabState, ns: NodeState, mtu: int) -> None:
@@ -324,8 +335,7 @@ def power_on(name: str, node_name: str) -> bool:
         if backend.running(ns):
             return False
         backend.power_off(st, ns)  # leftovers
-        _plumb(st, ns, network.uplink_mtu())
-        backend.boot(st, ns)
+        _boot(st, ns, network.uplink_mtu())
         _write_known_hosts(st)
         return True
 

@@ -65,6 +65,12 @@ def create_netns(ns: str) -> None:
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
 
+def attach_netns(ns: str, pid: int) -> None:
+    """Name the network namespace of process `pid` `ns` (as `ip netns add` would have)."""
+    delete_netns(ns)  # a name left from the node's last boot
+    run(["ip", "netns", "attach", ns, str(pid)])
+
+
 def add_veth(host_side: str, ns: str, inner: str, bridge: str, address: IPv4Interface, mtu: int) -> None:
     """veth `host_side` on `bridge` <-> `inner` (with `address`) inside namespace `ns`."""
     run(["ip", "link", "add", host_side, "mtu", str(mtu), "type", "veth",

@@ -64,11 +64,9 @@ def mounts_under(path: Path) -> list[str]:
 def write_identity(state: LabState, node: NodeState, root: Path) -> None:
     """Hostname, /etc/hosts, DNS, machine id, root's key, apt proxy, a fresh host key,
     written into the node's root file system `root` before it boots."""
-    spec = state.spec
-    primary = spec.primary
+    primary = state.spec.primary
     _put(root / "etc/hostname", f"{node.name}\n")
-    hosts = "".join(f"{n.addresses[primary.name]}\t{n.name}\n" for n in spec.nodes)
-    _put(root / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{hosts}")
+    _put(root / "etc/hosts", hosts_file(state))
     _put(root / "etc/resolv.conf", host_resolv_conf())
     _put(root / "etc/machine-id", secrets.token_hex(16) + "\n")
     _put(
@@ -80,8 +78,15 @@ def write_identity(state: LabState, node: NodeState, root: Path) -> None:
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _put(ssh_dir / "authorized_keys", state.key.with_suffix(".pub").read_text(), mode=0o600)
     if not (root / HOST_KEY).exists():
+        (root / HOST_KEY).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}",
              "-f", str(root / HOST_KEY)])  # fmt: skip
+
+
+def hosts_file(state: LabState) -> str:
+    """/etc/hosts of every node: localhost and each node's primary address."""
+    hosts = "".join(f"{n.addresses[state.spec.primary.name]}\t{n.name}\n" for n in state.spec.nodes)
+    return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{hosts}"
 
 
 def host_resolv_conf() -> str:

@@ -19,7 +19,7 @@ LAB_RANGE = IPv4Network("198.18.0.0/15")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-BACKENDS = ("container", "podman", "vm")
+BACKENDS = ("container", "podman", "docker", "vm")
 # Extra VM disks: /dev/vdb.. (the root disk is /dev/vda).
 VM_DISK_RE = re.compile(r"^/dev/vd([b-z])$")
 
@@ -41,7 +41,7 @@ class NodeSpec:
     name: str
     addresses: dict[str, IPv4Address]
     roles: tuple[str, ...] = field(default=())
-    backend: str = "container"  # systemd-nspawn; "podman": a Podman container; "vm": QEMU, stock kernel
+    backend: str = "container"  # systemd-nspawn; "podman"/"docker": an engine's container; "vm": QEMU
     disks: tuple[str, ...] = field(default=())  # VM only: blank disks /dev/vdb, /dev/vdc, ...
     release: str = DEFAULT_RELEASE  # the Debian release it runs (image.RELEASES)
 
@@ -169,7 +169,7 @@ def lab_spec_from_cluster(
 ) -> LabSpec:
     """Build and validate the LabSpec of a cluster model object (`halab.model.Cluster`).
 
-    `backend` "vm" makes every node a VM; "container" (nspawn), "podman" or None keeps
+    `backend` "vm" makes every node a VM; "container" (nspawn), "podman", "docker" or None keeps
     the file's `lab.vm_nodes` as VMs and makes the rest containers of that kind. A VM gets one blank disk for each
     DRBD backing disk the file names for it (/dev/vdb...; /dev/vda is its root).
     """
@@ -179,7 +179,7 @@ def lab_spec_from_cluster(
     vm_names = set(getattr(settings, "vm_nodes", None) or ())
     if backend == "vm":
         vm_names = {node.name for node in cluster.nodes}
-    container = backend if backend in ("container", "podman") else "container"
+    container = backend if backend in ("container", "podman", "docker") else "container"
     disks = _drbd_disks(cluster)
     networks = []
     for i, net in enumerate(cluster.networks):

@@ -21,7 +21,7 @@ from pathlib import Path
 from halab.errors import InputError, OperationFailed
 from halab.lab import names, network
 from halab.lab.aptproxy import PORT
-from halab.lab.node import HOST_CA_BUNDLE, HOST_LOCAL_CAS, host_resolv_conf
+from halab.lab.node import HOST_CA_BUNDLE, HOST_LOCAL_CAS, host_resolv_conf, hosts_file
 from halab.lab.proc import run
 from halab.lab.procs import Proc, wait_gone
 from halab.lab.state import LabState, NodeState
@@ -129,10 +129,9 @@ def prepare(state: LabState, node: NodeState, image: Path, mtu: int) -> None:
 def identity_tar(state: LabState, node: NodeState, mtu: int) -> bytes:
     spec = state.spec
     primary = spec.primary
-    hosts = "".join(f"{n.addresses[primary.name]}\t{n.name}\n" for n in spec.nodes)
     files: dict[str, tuple[str, int]] = {
         "etc/hostname": (f"{node.name}\n", 0o644),
-        "etc/hosts": (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{hosts}", 0o644),
+        "etc/hosts": (hosts_file(state), 0o644),
         "etc/resolv.conf": (host_resolv_conf(), 0o644),
         "etc/apt/apt.conf.d/01halab-proxy": (
             f'Acquire::http::Proxy "http://{primary.host_address}:{PORT}";\nAcquire::https::Proxy "DIRECT";\n',

@@ -1,6 +1,7 @@
-"""The Podman lab backend on real containers: the fenced web cluster deploys, serves its
-VIP, is a no-op the second time and fails over when the active node crashes; a failed
-`lab up` removes only the containers halab made; nothing is left behind.
+"""The Podman and Docker lab backends on real containers: the fenced web cluster deploys,
+serves its VIP, is a no-op the second time and fails over when the active node crashes; a
+failed `lab up` removes only the containers halab made; nothing is left behind. Docker is
+Podman's Docker API here (`podman system service`, started and stopped by the test).
 
 Timings are printed (-s); bench/bench_deploy.py --backend podman records them.
 """
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from halab.lab import names
-from halab.lab.lab import FAIL_AFTER_NODES_ENV
+from halab.lab import names, state
+from halab.lab.engine import podman_service
+from halab.lab.lab import FAIL_AFTER_NODES_ENV, down
 from halab.lab.proc import run
 
 from ..conftest import ROOT
@@ -43,12 +46,31 @@ def podman_leaks(lab: str, lab_dir: Path) -> list[str]:
     return leaks(lab, lab_dir) + [f"container {name}" for name in containers(lab)]
 
 
-def test_web_cluster_on_podman_nodes_deploys_and_fails_over(lab_state: Path) -> None:
+@pytest.fixture(params=["podman", "docker"])
+def backend(request: pytest.FixtureRequest, lab_state: Path, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # fmt: skip
+    """The backend's name; for docker, DOCKER_HOST is a Podman API service for the test
+    (which removes its labs itself while the service still answers)."""
+    if request.param == "podman":
+        yield "podman"
+        return
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is missing: apt-get install docker.io (its daemon is not needed)")
+    with podman_service(tmp_path) as service:
+        monkeypatch.setenv("DOCKER_HOST", service.docker_host)
+        try:
+            yield "docker"
+        finally:
+            for name in state.lab_names():
+                down(name)
+
+
+def test_web_cluster_on_engine_nodes_deploys_and_fails_over(lab_state: Path, backend: str) -> None:
     started = time.monotonic()
-    ok("lab", "up", str(EXAMPLE), "--backend", "podman")
-    print(f"\nlab up (podman): {time.monotonic() - started:.1f} s")
+    ok("lab", "up", str(EXAMPLE), "--backend", backend)
+    print(f"\nlab up ({backend}): {time.monotonic() - started:.1f} s")
     status = ok("lab", "status", "webnd", "--json")
-    assert '"backend": "podman"' in status
+    assert f'"backend": "{backend}"' in status
     assert sorted(containers("webnd")) == [names.machine("webnd", "web1"), names.machine("webnd", "web2")]
     # systemd is PID 1 in the container, on the lab's address only (no engine network)
     assert ok("lab", "ssh", "web1", "--", "cat /proc/1/comm; ip -4 -o addr show scope global").split() [:1] == [
@@ -57,11 +79,11 @@ def test_web_cluster_on_podman_nodes_deploys_and_fails_over(lab_state: Path) -> 
 
     started = time.monotonic()
     ok("deploy", str(EXAMPLE))
-    print(f"first deploy (podman): {time.monotonic() - started:.1f} s")
+    print(f"first deploy ({backend}): {time.monotonic() - started:.1f} s")
     assert wait_for_page(VIP_URL, "web1", 60) < 60
     started = time.monotonic()
     second = ok("deploy", str(EXAMPLE))
-    print(f"no-op deploy (podman): {time.monotonic() - started:.1f} s")
+    print(f"no-op deploy ({backend}): {time.monotonic() - started:.1f} s")
     assert "no changes" in second
     ok("verify", str(EXAMPLE))
 
@@ -94,3 +116,11 @@ def test_a_failed_up_removes_its_containers_and_never_a_foreign_one(lab_state: P
         assert podman_leaks("pmfail1", lab_state / "labs" / "pmfail1") == []
     finally:
         run(["podman", "rm", "--force", foreign], check=False)
+
+
+def test_docker_without_an_engine_exits_2_before_anything_is_made(lab_state: Path, tmp_path: Path) -> None:
+    done = halab("lab", "up", "--nodes", "1", "--name", "pmnone", "--backend", "docker",
+                 env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})  # fmt: skip
+    assert done.returncode == 2 and "no socket at" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (lab_state / "labs" / "pmnone").exists()
+    assert podman_leaks("pmnone", lab_state / "labs" / "pmnone") == []
