@@ -48,26 +48,36 @@ class Engine:
     def run(self, st: LabState, *args: str, check: bool = True, stdin: str | None = None
             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         """`ENGINE ARGS`. Podman with the lab's settings (engine.CONTAINERS_CONF: runc, no
-        rlimits); Docker as DOCKER_HOST says."""
+        rlimits); Docker on the engine the lab's nodes were made on (whatever DOCKER_HOST
+        says in the shell of a later command)."""
         env = {}
         if self.name == "podman":
             conf = st.dir / "containers.conf"
             if not conf.exists():
                 conf.write_text(CONTAINERS_CONF)
             env["CONTAINERS_CONF"] = str(conf)
+        else:
+            if st.docker_host is None:
+                st.docker_host = docker_host()
+                st.save()
+            env["DOCKER_HOST"] = st.docker_host
         return run([engine_binary(self.name), *args], check=check, env=env, stdin=stdin)
 
     def check(self) -> None:
         """InputError naming the fix unless this engine can take nodes (before anything is made)."""
         engine_binary(self.name)
         if self.name == "docker":
-            require_engine(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+            require_engine(docker_host())
 
     def network_args(self, ns: NodeState) -> list[str]:
         if self.joins_netns_by_path:
             return [f"--network=ns:/run/netns/{ns.netns}", "--systemd=always", "--no-hosts", "--dns=none"]
         privileged = os.environ.get(PRIVILEGED_ENV, "false").lower() == "true"
         return ["--network=none", "--cgroupns=private", *(["--privileged"] if privileged else [])]
+
+
+def docker_host() -> str:
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
 
 def create(engine: Engine, st: LabState, ns: NodeState, image: str) -> None:

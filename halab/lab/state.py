@@ -70,6 +70,7 @@ class LabState:
     proxy: Proc | None = None
     set_ip_forward: bool = False
     unplugged: list[list[str]] = field(default_factory=list)  # DROP rules of unplugged BMCs
+    docker_host: str | None = None  # docker nodes: the engine they were made on (DOCKER_HOST then)
 
     @property
     def name(self) -> str:
@@ -108,6 +109,7 @@ class LabState:
             "proxy": self.proxy.to_json() if self.proxy else None,
             "set_ip_forward": self.set_ip_forward,
             "unplugged": self.unplugged,
+            "docker_host": self.docker_host,
             "nodes": {
                 n.name: {
                     "index": n.index,
@@ -138,6 +140,7 @@ class LabState:
             proxy=Proc.from_json(data.get("proxy")),
             set_ip_forward=data.get("set_ip_forward", False),
             unplugged=data.get("unplugged", []),
+            docker_host=data.get("docker_host"),
             nodes={
                 name: NodeState(
                     name=name,
