@@ -53,12 +53,13 @@ from .secrets import (
     lookup_source,
     secret_places,
     secret_ref,
+    service_file_secret,
     vrrp_auth_pass,
 )
 from .yamlsource import VaultValue
 
 GROUPS = ("halab_nodes", "cluster_members", "cluster_leaving", "qdevice_hosts", "lvs_directors", "lvs_realservers",
-          "apache_servers", "drbd_nodes")  # fmt: skip
+          "apache_servers", "drbd_nodes", "service_hosts")  # fmt: skip
 GENERATED_FILE = "halab.yml"
 HOSTS_FILE = "hosts.halab.yml"  # halab's groups; an operator's hosts go in other files beside it
 LEGACY_HOSTS_FILE = "hosts.yml"  # where halab wrote them before it kept a manifest
@@ -595,6 +596,7 @@ def _apache_vars(cluster: Cluster) -> dict[str, Any]:
 def _groups(cluster: Cluster) -> dict[str, list[str]]:
     managed_apache = any(isinstance(r, ApacheResource) for r in cluster.resources)
     drbd_nodes = {name for res in cluster.drbd.resources for name in cluster.drbd_nodes(res)} if cluster.drbd else set()
+    with_services = {name for service in cluster.services for name in cluster.service_nodes(service)}
     by_role = {
         role: [n.name for n in cluster.nodes_with(role)]  # type: ignore[arg-type]
         for role in ("member", "director", "realserver", "arbitrator")
@@ -612,11 +614,33 @@ def _groups(cluster: Cluster) -> dict[str, list[str]]:
             if ("member" in n.roles and managed_apache) or {"realserver", "web"} & set(n.roles)
         ],
         "drbd_nodes": [n.name for n in cluster.nodes if n.name in drbd_nodes],
+        "service_hosts": [n.name for n in cluster.nodes if n.name in with_services],
     }
+
+
+def _service_vars(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """node -> the services role's variables: everything the services on it install, write
+    and leave to Pacemaker (a secret file holds a lookup of its source, never the value)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, service in enumerate(cluster.services):
+        files = [
+            {"path": f.path, "owner": f.owner, "group": f.group, "mode": f.file_mode, "content": f.content,
+             "secret": None if f.secret is None else secret_ref(service_file_secret(i, j))}
+            for j, f in enumerate(service.files)
+        ]  # fmt: skip
+        for node in cluster.service_nodes(service):
+            host = out.setdefault(node, {"services_packages": [], "services_directories": [], "services_files": [],
+                                         "services_units": []})  # fmt: skip
+            host["services_packages"] += [p for p in service.packages if p not in host["services_packages"]]
+            host["services_directories"] += [d.model_dump() for d in service.directories]
+            host["services_files"] += files
+            host["services_units"] += [u for u in service.unit_files if u not in host["services_units"]]
+    return out
 
 
 def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     ids = cluster.node_ids()
+    services = _service_vars(cluster)
     out = {}
     for index, node in enumerate(cluster.nodes):
         host = host_connection(cluster, index, connections)
@@ -629,7 +653,7 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
             for variable, values in (("attributes", node.attributes), ("utilization", node.utilization)):
                 if values:
                     host[f"pacemaker_node_{variable}"] = _attributes(values)
-        out[node.name] = host
+        out[node.name] = host | services.get(node.name, {})
     return out
 
 
@@ -701,10 +725,12 @@ _TEMPLATE_CHARACTERS = re.compile(r"[{}]")
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    """Plain data as it is; anything else tagged `!unsafe`: Ansible then never templates it."""
+    """Plain data as it is; anything else tagged `!unsafe`: Ansible then never templates it.
+    Text of several lines is a literal block, as an operator would write it."""
+    style = "|" if "\n" in value.rstrip("\n") else None
     if not _TEMPLATE_CHARACTERS.search(value):
-        return dumper.represent_str(value)
-    return dumper.represent_scalar("!unsafe", value, style="|" if "\n" in value.rstrip("\n") else None)
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return dumper.represent_scalar("!unsafe", value, style=style)
 
 
 class _Dumper(yaml.SafeDumper):

@@ -707,6 +707,61 @@ class Apache(Strict):
     index_content: Text | None = Field(default=None, description="default: a page naming the node")
 
 
+PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]{0,99}$")]
+"""A Debian package name (never read as an apt option)."""
+UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,250}$")]
+"""A systemd unit name, as `systemd:UNIT` names it (`.service` may be left out)."""
+UNIT_TYPES = ("service", "socket", "timer", "target", "mount", "path")
+FileMode = Annotated[str, Field(pattern=r"^0[0-7]{3}$")]
+"""An octal file mode as a string: "0644" (quoted, so YAML does not read it as a number)."""
+
+
+class ServiceDirectory(Strict):
+    """A directory a service needs that its packages do not make."""
+
+    path: AbsolutePath
+    owner: PosixUser = "root"
+    group: PosixUser = "root"
+    mode: FileMode = "0755"
+
+
+class ServiceFile(Strict):
+    """A whole file, written exactly as given (never a template): `content`, or a `secret`
+    (one line; the file holds it followed by a newline)."""
+
+    path: AbsolutePath
+    content: Text | None = None
+    secret: Secret | None = Field(default=None, description="the file's content is this secret (a halab secret)")
+    owner: PosixUser = "root"
+    group: PosixUser = "root"
+    mode: FileMode | None = Field(default=None, description='default "0644", "0600" for a secret')
+
+    @property
+    def file_mode(self) -> str:
+        return self.mode or ("0600" if self.secret is not None else "0644")
+
+
+class Service(Strict):
+    """Software a resource runs: halab installs its packages, writes its files and leaves its
+    units to Pacemaker (stopped and disabled outside it), on the members that may run it."""
+
+    name: Name
+    nodes: list[NodeName] | None = Field(default=None, description="default: every cluster member")
+    packages: list[PackageName] = Field(default_factory=list)
+    directories: list[ServiceDirectory] = Field(default_factory=list)
+    files: list[ServiceFile] = Field(default_factory=list)
+    units: list[UnitName] = Field(
+        default_factory=list,
+        description="systemd units Pacemaker starts (systemd:UNIT) or whose program its OCF agent runs: "
+        "stopped and disabled by the deploy, so they never run outside Pacemaker",
+    )
+
+    @property
+    def unit_files(self) -> list[str]:
+        """The units' full names (`redis-server` is `redis-server.service`, as systemctl reads it)."""
+        return [unit if unit.rsplit(".", 1)[-1] in UNIT_TYPES else f"{unit}.service" for unit in self.units]
+
+
 class LabBmc(Strict):
     """The lab's virtual BMCs (IPMI over LAN): node i answers on the primary network's host
     address at UDP port `port + i`, its PDU outlet (a second power path) at `pdu_port + i`."""
@@ -751,6 +806,7 @@ class Cluster(Strict):
     vrrp: Vrrp | None = None
     lvs: Lvs | None = None
     apache: Apache = Field(default_factory=Apache)
+    services: list[Service] = Field(default_factory=list)
     lab: LabSettings = Field(default_factory=LabSettings)
     # Not part of the file: connection variables per node given beside it (`--ssh-config`).
     _given_connections: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
@@ -795,6 +851,10 @@ class Cluster(Strict):
     @property
     def members(self) -> list[Node]:
         return self.nodes_with("member")
+
+    def service_nodes(self, service: Service) -> list[str]:
+        """Where `service` is installed: its `nodes`, else every member."""
+        return list(service.nodes) if service.nodes is not None else [node.name for node in self.members]
 
     def node(self, name: str) -> Node:
         return next(node for node in self.nodes if node.name == name)

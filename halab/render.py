@@ -68,6 +68,9 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "lvs_realserver", "halab-lvs-vip.service.j2", "/etc/systemd/system/halab-lvs-vip.service", "lvs_realservers"
     ),
+    Template(
+        "services", "file.j2", "{path}", "service_hosts", loop_var="services_file", loop_over="services_files"
+    ),
 )
 CIB_TEMPLATE = Template("pacemaker", "cib.xml.j2", CIB_FILE, "cluster_members")
 

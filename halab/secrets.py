@@ -51,6 +51,10 @@ def drbd_shared_secret(resource: int) -> FieldPath:
     return ("drbd", "resources", resource, "shared_secret")
 
 
+def service_file_secret(service: int, file: int) -> FieldPath:
+    return ("services", service, "files", file, "secret")
+
+
 def connection_secret(node: int, field: str) -> FieldPath:
     return ("nodes", node, "connection", field)
 
@@ -68,6 +72,8 @@ def secret_places(cluster: Cluster) -> list[SecretPlace]:
     if cluster.drbd is not None:
         places += [SecretPlace(drbd_shared_secret(i), res.shared_secret, "drbd_shared_secret")
                    for i, res in enumerate(cluster.drbd.resources)]  # fmt: skip
+    for i, service in enumerate(cluster.services):
+        places += [SecretPlace(service_file_secret(i, j), file.secret) for j, file in enumerate(service.files)]
     for i, node in enumerate(cluster.nodes):
         places += [SecretPlace(connection_secret(i, field), getattr(node.connection, field))
                    for field in CONNECTION_SECRETS]  # fmt: skip

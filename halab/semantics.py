@@ -33,6 +33,7 @@ from .model import (
     PrimitiveResource,
     RealServer,
     ResourceSet,
+    ServiceFile,
     TrackedInterface,
     VirtualServer,
     Vrrp,
@@ -997,6 +998,37 @@ def _alerts(cluster: Cluster) -> Iterator[Finding]:
                     )
 
 
+def _services(cluster: Cluster) -> Iterator[Finding]:
+    for i, name in _indexed_duplicates([service.name for service in cluster.services]):
+        yield ("services", i, "name"), f"service '{name}' is defined twice", "names must be unique"
+    known = {node.name for node in cluster.nodes}
+    written: dict[tuple[str, str], str] = {}  # (node, path) -> the service writing it
+    for i, service in enumerate(cluster.services):
+        base = ("services", i)
+        for j, node in enumerate(service.nodes or []):
+            if node not in known:
+                yield (*base, "nodes", j), f"unknown node '{node}'", f"use one of: {', '.join(sorted(known))}"
+        for j, path in _indexed_duplicates([entry.path for entry in [*service.directories, *service.files]]):
+            where = ("directories", j) if j < len(service.directories) else ("files", j - len(service.directories))
+            yield (*base, *where, "path"), f"{path} is listed twice", "list each path once"
+        for j, file in enumerate(service.files):
+            yield from _service_file(file, (*base, "files", j))
+            for node in cluster.service_nodes(service):
+                other = written.setdefault((node, file.path), service.name)
+                if other != service.name:
+                    yield ((*base, "files", j, "path"), f"{file.path} on {node} is written by service '{other}' too",
+                           "let one service write it")  # fmt: skip
+        if not cluster.service_nodes(service):
+            yield (*base, "nodes"), "the service is installed nowhere (no members)", "list its nodes"
+
+
+def _service_file(file: ServiceFile, where: tuple[str | int, ...]) -> Iterator[Finding]:
+    if (file.content is None) == (file.secret is None):
+        yield where, "give either content (the file's text) or secret (a halab secret)", "set exactly one of them"
+    if file.secret is not None and int(file.file_mode, 8) & 0o007:
+        yield (*where, "mode"), f"{file.file_mode} lets every user read a secret", 'use "0600" (or "0640" for a group)'
+
+
 def _secrets(cluster: Cluster) -> Iterator[Finding]:
     yield from secret_findings(cluster)
 
@@ -1014,6 +1046,7 @@ RULES: tuple[Rule, ...] = (
     _vrrp,
     _lvs,
     _alerts,
+    _services,
     _lab,
     _secrets,
 )

@@ -260,6 +260,7 @@ def test_destroy_removes_every_file_render_lists(example: Path) -> None:
         drbd_dir = known["__cluster_destroy_drbd_conf_dir"]
         removed |= {f"{drbd_dir}/{r['name']}.res" for r in hostvars.get("drbd_resources", [])}
         removed |= {f"{hostvars.get('apache_document_root')}/index.html", "/etc/apache2/ports.conf"}  # ports.conf: kept
+        removed |= {f["path"] for f in hostvars.get("services_files", [])}  # those a package owns: kept
         assert {f.dest for f in files} <= removed, host
 
 

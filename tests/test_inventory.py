@@ -49,6 +49,32 @@ def test_secrets_become_lookups_not_values(tmp_path: Path, monkeypatch: pytest.M
         "name": "fencing.devices[0].password", "format": "ipmi_password", "env": "HALAB_IPMI_PASSWORD"}
 
 
+def test_services_land_on_their_nodes_with_a_secret_file_as_a_lookup(tmp_path: Path) -> None:
+    source = (ROOT / "examples" / "redis.yml").read_text().replace(
+        "    units: [redis-server]\n",
+        "    units: [redis-server]\n  - name: exporter\n    nodes: [kv2]\n    packages: [redis-tools, curl]\n"
+        "    directories: [{path: /etc/halab-exporter, mode: '0750'}]\n"
+        "    files: [{path: /etc/halab-exporter/conf, content: \"x: '{{ not templated }}'\\n\"}]\n"
+        "    units: [exporter.timer]\n")
+    (tmp_path / "kv.yml").write_text(source)
+    inventory = build_inventory(load_cluster(tmp_path / "kv.yml"))
+    assert inventory.groups["service_hosts"] == ["kv1", "kv2"]
+    kv1, kv2 = inventory.host_vars["kv1"], inventory.host_vars["kv2"]
+    assert kv1["services_units"] == ["redis-server.service"]
+    assert kv2["services_units"] == ["redis-server.service", "exporter.timer"]
+    assert kv2["services_packages"] == ["redis-server", "redis-tools", "curl"]  # each once
+    assert kv2["services_directories"] == [{"path": "/etc/halab-exporter", "owner": "root", "group": "root",
+                                            "mode": "0750"}]  # fmt: skip
+    secret = kv1["services_files"][1]
+    assert secret["content"] is None and secret["mode"] == "0640"
+    assert secret["secret"] == "{{ lookup('halab.ha.secret', halab_secrets['services[0].files[1].secret']) }}"
+    assert inventory.group_vars["all"]["halab_secrets"]["services[0].files[1].secret"] == {
+        "name": "services[0].files[1].secret", "format": "line", "env": "HALAB_REDIS_AUTH"}
+    write_inventory(inventory, tmp_path / "inv", "kv.yml")
+    text = (tmp_path / "inv" / "host_vars" / "kv2" / "halab.yml").read_text()
+    assert "content: !unsafe 'x: ''{{ not templated }}''" in text  # data: Ansible never templates it
+
+
 def test_vault_secret_stays_encrypted(tmp_path: Path) -> None:
     source = (ROOT / "examples" / "lvs-dr.yml").read_text().replace(
         "auth_pass: {env: HALAB_VRRP_PASS}",

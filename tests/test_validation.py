@@ -65,6 +65,11 @@ VAULTED = """!vault |
 
 
 
+def _service(**fields: Any) -> dict[str, Any]:
+    """A `services[]` entry for the members, `fields` changed."""
+    return {"name": "redis", "packages": ["redis-server"], "units": ["redis-server"]} | fields
+
+
 def _alert(fields: dict[str, Any]) -> dict[str, Any]:
     """A `pacemaker:` section with one file alert, `fields` changed (None: left out)."""
     alert = {"name": "a", "agent": "file", "recipients": ["/var/log/a.log"]} | fields
@@ -369,6 +374,30 @@ MUTATIONS = [
     ("consensus-below-wan-token", "corosync", {"links": ["lan", "hb"], "quorum": {"two_node": True}, "timing": "wan",
                                                "consensus": 5000},
      "corosync.consensus", "use >= 12000"),
+    ("service-unknown-node", "services", [_service(nodes=["n9"])], "services[0].nodes[0]", "unknown node 'n9'"),
+    ("service-twice", "services", [_service(), _service()], "services[1].name", "defined twice"),
+    ("service-file-content-and-secret", "services", [_service(files=[{"path": "/etc/a", "content": "x\n",
+                                                                      "secret": {"env": "HALAB_T_A"}}])],
+     "services[0].files[0]", "either content"),
+    ("service-file-neither", "services", [_service(files=[{"path": "/etc/a"}])], "services[0].files[0]",
+     "either content"),
+    ("service-secret-world-readable", "services",
+     [_service(files=[{"path": "/etc/a", "secret": {"env": "HALAB_T_A"}, "mode": "0644"}])],
+     "services[0].files[0].mode", "every user read a secret"),
+    ("service-file-relative", "services", [_service(files=[{"path": "etc/a", "content": ""}])],
+     "services[0].files[0].path", "absolute"),
+    ("service-file-twice", "services", [_service(files=[{"path": "/etc/a", "content": ""}] * 2)],
+     "services[0].files[1].path", "listed twice"),
+    ("service-file-two-services", "services",
+     [_service(files=[{"path": "/etc/a", "content": ""}]),
+      _service(name="other", nodes=["n2"], files=[{"path": "/etc/a", "content": ""}])],
+     "services[1].files[0].path", "written by service 'redis' too"),
+    ("service-mode-number", "services", [_service(files=[{"path": "/etc/a", "content": "", "mode": 420}])],
+     "services[0].files[0].mode", "string"),
+    ("service-package-option", "services", [_service(packages=["-oDebug::pkgProblemResolver=1"])],
+     "services[0].packages[0]", "wrong form"),
+    ("service-unit-option", "services", [_service(units=["--now"])], "services[0].units[0]", "wrong form"),
+    ("service-unknown-key", "services", [_service(template="/tmp/x.j2")], "services[0].template", "unknown key"),
     ("vrrp-v3-auth", "vrrp", {"timing": "fast", "instances": [{"name": "VI_1", "router_id": 51, "network": "lan",
                                                                 "vips": ["198.18.90.200"],
                                                                 "auth_pass": {"env": "HALAB_T_PASS"}}]},

@@ -33,6 +33,8 @@ def _packages(group: str, all_vars: dict[str, Any], release: str) -> list[str]:
     if group == "lvs_directors":
         ipvs = all_vars.get("keepalived_virtual_servers") and of("keepalived", "__keepalived_ipvs_packages")
         return [*of("keepalived", "__keepalived_packages"), *(ipvs or [])]
+    if group == "service_hosts":  # the cluster file's services: their packages, as the inventory lists them
+        return list(all_vars.get("services_packages", []))
     if group == "lvs_realservers":  # the role installs its tools for direct routing only
         direct = any(vip["method"] == "DR" for vip in all_vars.get("lvs_realserver_vips", []))
         return of("lvs_realserver", "__lvs_realserver_packages") if direct else []
@@ -61,6 +63,8 @@ def _services(groups: set[str], inventory_vars: dict[str, Any]) -> dict[str, boo
         wanted["keepalived"] = True
     if "apache_servers" in groups:
         wanted["apache2"] = not inventory_vars.get("apache_managed_by_pacemaker", False)
+    if "service_hosts" in groups:  # the services' units: Pacemaker's (systemd:UNIT or an OCF agent)
+        wanted |= dict.fromkeys(inventory_vars.get("services_units", []), False)
     return wanted
 
 
