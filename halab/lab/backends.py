@@ -4,7 +4,7 @@
 node's backend; only the backends know whether a node is a systemd-nspawn container
 (`node.py`), a Podman or Docker container (`enginenode.py`) or a QEMU VM (`vm.py`). Every backend plugs
 its nodes into the same lab bridges with one host-side link per network, named
-`NodeState.veths[link]`. An image is a directory (nspawn, VM) or an engine's tag (podman).
+`NodeState.veths[link]`. An image is a directory (nspawn, VM) or an engine's tag (podman, docker).
 """
 
 from __future__ import annotations

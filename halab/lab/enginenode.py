@@ -89,7 +89,6 @@ def create(engine: Engine, st: LabState, ns: NodeState, image: str) -> None:
                          f"--hostname={ns.name}", f"--cap-add={CAPABILITIES}", *engine.network_args(ns),
                          image)  # fmt: skip
     ns.container = created.stdout.strip().splitlines()[-1]
-    ns.image = image
     st.save()
     with tempfile.TemporaryDirectory(prefix="halab-identity-") as tmp:
         root = Path(tmp)

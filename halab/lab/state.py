@@ -48,7 +48,7 @@ class NodeState:
     leader: Proc | None = None  # the container's PID 1: killing it kills the whole node
     backend: str = "container"
     qemu: Proc | None = None  # VM nodes: the QEMU process (killing it is a power cut)
-    image: str | None = None  # VM: the baked image its overlay sits on (restore boots it); podman: the tag
+    image: str | None = None  # VM nodes: the baked image their overlay sits on (restore boots it)
     cut: list[int] = field(default_factory=list)  # links pulled by `cut`: pulled until `restore`
     bmc: Proc | None = None  # the node's virtual BMC (halab.lab.bmc)
     container: str | None = None  # podman nodes: the ID of the container halab created
