@@ -7,7 +7,8 @@ crash` (outage = first failed to first good HTTP request through the VIP, probed
 100 ms from this machine), then LOAD_SECONDS of busy loops on every core of this machine
 (the lab nodes share them) while the membership (corosync's ring id), the fence history
 and the VIP's holder are watched; lab down. Cases:
-- examples/arbiter.yml (2 members + qnetd: no fence race), timing default and fast;
+- examples/arbiter.yml (2 members + qnetd: no fence race, fence_ipmilan `power_wait: 0`),
+  timing default and fast, and fast with the agent's default `power_wait` (2 s);
 - examples/web-ap-nodrbd.yml (2 members, fenced, race `priority`), timing fast: the race
   delay, not detection, dominates there.
 Uses its own state dir; removes every lab it made, even on failure.
@@ -28,7 +29,8 @@ from halab.lab.load import full_cpu_load
 from halab.validation import load_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = [("arbiter", "default"), ("arbiter", "fast"), ("web-ap-nodrbd", "fast")]
+# (example, timing, fence_ipmilan's power_wait as the example sets it or "2", its default)
+CASES = [("arbiter", "default", ""), ("arbiter", "fast", ""), ("arbiter", "fast", "2"), ("web-ap-nodrbd", "fast", "")]
 
 
 def halab(*args: str) -> str:
@@ -38,10 +40,13 @@ def halab(*args: str) -> str:
     return done.stdout
 
 
-def with_timing(example: str, timing: str, directory: Path) -> Path:
+def with_timing(example: str, timing: str, power_wait: str, directory: Path) -> Path:
     text = (ROOT / "examples" / f"{example}.yml").read_text()
-    path = directory / f"{example}-{timing}.yml"
-    path.write_text(re.sub(r"^corosync:\n", f"corosync:\n  timing: {timing}\n", text, count=1, flags=re.M))
+    text = re.sub(r"^corosync:\n", f"corosync:\n  timing: {timing}\n", text, count=1, flags=re.M)
+    if power_wait:
+        text = text.replace("power_wait: 0", f"power_wait: {power_wait}")
+    path = directory / f"{example}-{timing}{power_wait}.yml"
+    path.write_text(text)
     return path
 
 
@@ -65,8 +70,8 @@ def under_load(lab: str, members: list[str], vip: str, seconds: float) -> str:
     return "no change" if not changes else "CHANGED: " + ", ".join(changes)
 
 
-def run_case(example: str, timing: str, repeat: int, load: float, directory: Path) -> str:
-    cluster = with_timing(example, timing, directory)
+def run_case(example: str, timing: str, power_wait: str, repeat: int, load: float, directory: Path) -> str:
+    cluster = with_timing(example, timing, power_wait, directory)
     model = load_cluster(cluster, warn=lambda _: None)
     name, members = model.name, [node.name for node in model.members]
     vip = next(str(r.address) for r in model.resources if r.type == "ip")  # type: ignore[union-attr]
@@ -82,7 +87,8 @@ def run_case(example: str, timing: str, repeat: int, load: float, directory: Pat
         loaded = under_load(name, members, vip, load)
     finally:
         subprocess.run([sys.executable, "-m", "halab", "lab", "down", name], check=False, capture_output=True)
-    return (f"| {example} | {timing} | {', '.join(f'{o:.1f}' for o in outages)} s "
+    power = f", power_wait {power_wait}" if power_wait else ""
+    return (f"| {example} | {timing}{power} | {', '.join(f'{o:.1f}' for o in outages)} s "
             f"(median {statistics.median(outages):.1f}) | {load:.0f} s full load: {loaded} |")
 
 
@@ -92,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="halab-bench-") as tmp:
         os.environ["HALAB_STATE_DIR"] = str(Path(tmp) / "state")
         os.environ.setdefault("HALAB_LAB_BMC_PASSWORD", "lab-bmc-bench")
-        rows = [run_case(example, timing, repeat, load, Path(tmp)) for example, timing in CASES]
+        rows = [run_case(*case, repeat, load, Path(tmp)) for case in CASES]
     print("| cluster | timing | crash: outage | under CPU load |\n|---|---|---|---|")
     print("\n".join(rows))
 

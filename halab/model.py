@@ -228,7 +228,7 @@ Timing = Literal["default", "fast", "wan"]
 
 # What a timing profile sets where the file does not (docs/cluster-yaml.md#timing-profiles):
 # corosync's token in ms (consensus and knet's pings follow it) and VRRP's advert_int in s.
-COROSYNC_TOKEN: dict[str, int] = {"default": 3000, "fast": 1000, "wan": 10000}
+COROSYNC_TOKEN: dict[str, int] = {"default": 3000, "fast": 500, "wan": 10000}
 VRRP_ADVERT_INT: dict[str, float] = {"default": 1, "fast": 0.2, "wan": 2}
 
 
@@ -239,7 +239,7 @@ class Corosync(Strict):
     transport: Literal["knet", "udpu", "udp"] = "knet"
     link_mode: Literal["passive", "active", "rr"] = "passive"
     crypto: Crypto = Field(default_factory=Crypto)
-    timing: Timing = Field(default="default", description="token's default: 3000 ms, fast 1000, wan 10000")
+    timing: Timing = Field(default="default", description="token's default: 3000 ms, fast 500, wan 10000")
     token: Annotated[int, Field(ge=100, le=120000)] | None = Field(default=None, description="default: the timing's")
     consensus: Annotated[int, Field(ge=100, le=240000)] | None = None
     join: Annotated[int, Field(ge=10, le=10000)] | None = None

@@ -94,7 +94,7 @@ def test_advert_int_renders_the_same_however_written(tmp_path: Path, written: st
 
 
 @pytest.mark.parametrize(("corosync", "token", "consensus"), [
-    ("", 3000, None), ("timing: fast", 1000, None), ("timing: wan", 10000, None),
+    ("", 3000, None), ("timing: fast", 500, None), ("timing: wan", 10000, None),
     ("timing: fast\n  token: 1500\n  consensus: 2000", 1500, 2000)])
 def test_timing_sets_the_token_the_file_leaves_out(tmp_path: Path, corosync: str, token: int,
                                                   consensus: int | None) -> None:

@@ -94,7 +94,7 @@ def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Pat
 
     # Fast timing on the running cluster: a runtime reload (corosync keeps running), then
     # full CPU load on every core changes no membership and fences nobody (corosync runs
-    # SCHED_RR), then a crash is detected in ~2.2 s (token 1000 ms + consensus 1200 ms).
+    # SCHED_RR), then a crash is detected in ~1.1 s (token 500 ms + consensus 600 ms).
     wait_until("arb1 back as a member", lambda: "arb1" in on("arb2", "crm_node -p").split(), 180, every=2)
     fast = tmp_path / "arbiter-fast.yml"
     fast.write_text(EXAMPLE.read_text().replace("corosync:\n", "corosync:\n  timing: fast\n"))
@@ -102,7 +102,7 @@ def test_arbiter_cluster_with_tls_qdevice_survives_a_member_crash(lab_state: Pat
     deploy = halab("deploy", str(fast))
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     for node, pid in pids.items():
-        assert on(node, "corosync-cmapctl -g runtime.config.totem.token").strip().endswith("= 1000"), node
+        assert on(node, "corosync-cmapctl -g runtime.config.totem.token").strip().endswith("= 500"), node
         assert on(node, "pidof corosync").strip() == pid, f"{node}: corosync restarted for a timing change"
     wait_for_page(VIP_URL, "arb2", 30)
     ring, fences = ring_id("arb2"), fence_count("arb2")
