@@ -127,7 +127,7 @@ def up(cluster_file: str | None, count: int | None, name: str | None, backend: s
     deps.check_host(spec.backends)
     ops.up(spec, source, say=lambda msg: click.echo(msg, err=True))
     for n in spec.nodes:
-        click.echo(f"{n.name}\t{n.addresses[spec.primary.name]}")
+        click.echo(f"{n.name}\t{spec.address(n)}")
     click.echo(f"lab {spec.name} is up ({len(spec.nodes)} nodes).", err=True)
     if cluster_file is not None:
         click.echo(f"Next: halab deploy {cluster_file}", err=True)

@@ -416,7 +416,7 @@ def inventory_overrides(lab_name: str) -> dict[str, dict[str, Any]] | None:
     common = " ".join(ssh.common_options(st))
     return {
         n.name: {
-            "ansible_host": str(n.addresses[st.spec.primary.name]),
+            "ansible_host": str(st.spec.address(n)),
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(st.key),
             "ansible_ssh_common_args": common,

@@ -81,7 +81,11 @@ def add_veth(host_side: str, ns: str, inner: str, bridge: str, address: IPv4Inte
 
 
 def replace_default_route(ns: str, gateway: str) -> None:
-    run(["ip", "-n", ns, "route", "replace", "default", "via", gateway])
+    replace_route(ns, "default", gateway)
+
+
+def replace_route(ns: str, destination: str, gateway: str) -> None:
+    run(["ip", "-n", ns, "route", "replace", destination, "via", gateway])
 
 
 def set_link(name: str, up: bool) -> None:
@@ -112,23 +116,27 @@ def delete_netns(ns: str) -> None:
 def lab_rules(spec: LabSpec) -> list[list[str]]:
     """iptables rules of a lab as [table, chain, match...], in the order they should apply.
 
-    NAT (MASQUERADE) only for the primary subnet; leaving the lab is allowed for DNS and
-    80/443 only (apt), answers come back as ESTABLISHED; traffic within one bridge passes.
+    Nodes leave the lab only from their home networks (`spec.uplinks`), for DNS and 80/443
+    (apt), NATed; answers come back as ESTABLISHED. Traffic within one bridge passes, and
+    between the networks of a routed group (not NATed: corosync knows its peers by address);
+    everything else between bridges is dropped.
     """
     tag = ["-m", "comment", "--comment", names.comment(spec.name)]
-    primary = names.bridge(spec.name, 0)
-    rules = [["nat", "POSTROUTING", "-s", str(spec.primary.subnet), "!", "-o", primary,
-              "-j", "MASQUERADE", *tag]]  # fmt: skip
-    for link in range(len(spec.networks)):
-        br = names.bridge(spec.name, link)
-        rules.append(["filter", "FORWARD", "-i", br, "-o", br, "-j", "ACCEPT", *tag])
-    for proto, ports in OUTBOUND_PORTS.items():
-        rules.append(["filter", "FORWARD", "-i", primary, "!", "-o", primary, "-p", proto,
-                      "-m", "multiport", "--dports", ports, "-j", "ACCEPT", *tag])  # fmt: skip
-    rules.append(["filter", "FORWARD", "-o", primary, "!", "-i", primary, "-m", "conntrack",
-                  "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT", *tag])  # fmt: skip
-    for link in range(len(spec.networks)):
-        br = names.bridge(spec.name, link)
+    bridge = {net.name: names.bridge(spec.name, link) for link, net in enumerate(spec.networks)}
+    pairs = [(spec.network(a), spec.network(b)) for group in spec.routed for a in group for b in group if a != b]
+    rules = [["nat", "POSTROUTING", "-s", str(a.subnet), "-d", str(b.subnet), "-j", "RETURN", *tag] for a, b in pairs]
+    rules += [["nat", "POSTROUTING", "-s", str(net.subnet), "!", "-o", bridge[net.name], "-j", "MASQUERADE", *tag]
+              for net in spec.uplinks]  # fmt: skip
+    rules += [["filter", "FORWARD", "-i", br, "-o", br, "-j", "ACCEPT", *tag] for br in bridge.values()]
+    rules += [["filter", "FORWARD", "-i", bridge[a.name], "-o", bridge[b.name], "-j", "ACCEPT", *tag] for a, b in pairs]
+    for net in spec.uplinks:
+        uplink = bridge[net.name]
+        for proto, ports in OUTBOUND_PORTS.items():
+            rules.append(["filter", "FORWARD", "-i", uplink, "!", "-o", uplink, "-p", proto,
+                          "-m", "multiport", "--dports", ports, "-j", "ACCEPT", *tag])  # fmt: skip
+        rules.append(["filter", "FORWARD", "-o", uplink, "!", "-i", uplink, "-m", "conntrack",
+                      "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT", *tag])  # fmt: skip
+    for br in bridge.values():
         rules.append(["filter", "FORWARD", "-i", br, "!", "-o", br, "-j", "DROP", *tag])
         rules.append(["filter", "FORWARD", "-o", br, "!", "-i", br, "-j", "DROP", *tag])
     return rules

@@ -25,7 +25,8 @@ HOST_KEY_PUB = HOST_KEY.with_suffix(".pub")
 
 
 def plumb(state: LabState, node: NodeState, mtu: int) -> None:
-    """The node's network namespace and one veth per network it is on, default route via the host."""
+    """The node's network namespace and one veth per network it is on, the default route via
+    the host's side of its home network and, in a routed lab, routes to the other rooms."""
     spec = state.spec
     nspec = spec.node(node.name)
     if not network.netns_exists(node.netns):
@@ -35,7 +36,9 @@ def plumb(state: LabState, node: NodeState, mtu: int) -> None:
             continue
         address = IPv4Interface(f"{nspec.addresses[net.name]}/{net.subnet.prefixlen}")
         network.add_veth(node.veths[link], node.netns, net.interface, names.bridge(spec.name, link), address, mtu)
-    network.replace_default_route(node.netns, str(spec.primary.host_address))
+    network.replace_default_route(node.netns, str(spec.home(nspec).host_address))
+    for subnet, via in spec.routes(nspec):
+        network.replace_route(node.netns, str(subnet), str(via))
 
 
 def mount_root(state: LabState, node: NodeState, image: Path) -> None:
@@ -84,8 +87,8 @@ def write_identity(state: LabState, node: NodeState, root: Path) -> None:
 
 
 def hosts_file(state: LabState) -> str:
-    """/etc/hosts of every node: localhost and each node's primary address."""
-    hosts = "".join(f"{n.addresses[state.spec.primary.name]}\t{n.name}\n" for n in state.spec.nodes)
+    """/etc/hosts of every node: localhost and each node's address on its home network."""
+    hosts = "".join(f"{state.spec.address(n)}\t{n.name}\n" for n in state.spec.nodes)
     return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{hosts}"
 
 

@@ -67,7 +67,10 @@ class BmcSpec:
 
 @dataclass(frozen=True)
 class LabSpec:
-    """A whole lab. The first network is primary: default route, SSH, NAT, /etc/hosts."""
+    """A whole lab. The first network is primary: SSH, NAT, the BMCs, /etc/hosts. `routed`
+    groups networks the host routes between (a routed corosync link's: one room each); a
+    node that is not on the primary network is reached on, and routes out of, the first
+    network routed to it that it is on (its home)."""
 
     name: str
     networks: list[NetSpec]
@@ -75,6 +78,7 @@ class LabSpec:
     vm_memory_mb: int = 1024
     vm_disk_mb: int = 256
     bmc: BmcSpec = field(default_factory=BmcSpec)
+    routed: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def backends(self) -> set[str]:
@@ -83,6 +87,34 @@ class LabSpec:
     @property
     def primary(self) -> NetSpec:
         return self.networks[0]
+
+    @property
+    def uplinks(self) -> list[NetSpec]:
+        """The networks nodes are reached on and leave the lab through: the primary one and
+        the networks routed to it."""
+        group = next((g for g in self.routed if self.primary.name in g), (self.primary.name,))
+        return [net for net in self.networks if net.name in group]
+
+    def home(self, node: NodeSpec) -> NetSpec:
+        """The network SSH, /etc/hosts and the default route use for `node`."""
+        return next(net for net in self.uplinks if net.name in node.addresses)
+
+    def address(self, node: NodeSpec) -> IPv4Address:
+        """Where the host reaches `node`: its address on its home network."""
+        return node.addresses[self.home(node).name]
+
+    def routes(self, node: NodeSpec) -> list[tuple[IPv4Network, IPv4Address]]:
+        """(subnet, via) for each network routed to one the node is on: through the host's
+        side of the node's network in that group."""
+        out = []
+        for group in self.routed:
+            mine = next((self.network(name) for name in group if name in node.addresses), None)
+            if mine is not None:
+                out += [(self.network(name).subnet, mine.host_address) for name in group if name not in node.addresses]
+        return out
+
+    def network(self, name: str) -> NetSpec:
+        return next(net for net in self.networks if net.name == name)
 
     def node(self, name: str) -> NodeSpec:
         for node in self.nodes:
@@ -117,6 +149,7 @@ class LabSpec:
             "vm_memory_mb": self.vm_memory_mb,
             "vm_disk_mb": self.vm_disk_mb,
             "bmc": self.bmc.to_json(),
+            "routed": [list(group) for group in self.routed],
         }
 
     @classmethod
@@ -146,6 +179,7 @@ class LabSpec:
             vm_memory_mb=data.get("vm_memory_mb", 1024),
             vm_disk_mb=data.get("vm_disk_mb", 256),
             bmc=BmcSpec(**data.get("bmc", {})),
+            routed=[tuple(group) for group in data.get("routed", [])],
         )
 
 
@@ -208,6 +242,7 @@ def lab_spec_from_cluster(
         vm_memory_mb=getattr(settings, "vm_memory_mb", 1024),
         vm_disk_mb=getattr(settings, "vm_disk_mb", 256),
         bmc=_bmc_spec(getattr(settings, "bmc", None)),
+        routed=[tuple(link.networks) for link in getattr(cluster, "links", ()) if len(link.networks) > 1],
     )
     validate(spec)
     return spec
@@ -327,8 +362,14 @@ def validate(spec: LabSpec) -> None:
             raise InputError(f"nodes[{j}].disks: only VM nodes have extra disks")
         if len(node.addresses) > 8:
             raise InputError(f"nodes[{j}].addresses: at most 8 networks per node")
-        if spec.primary.name not in node.addresses:
-            raise InputError(f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}")
+        uplinks = [net.name for net in spec.uplinks]
+        if not any(name in node.addresses for name in uplinks):
+            raise InputError(
+                f"nodes[{j}].addresses: no address on the primary network {spec.primary.name!r}"
+                + (f" or a network routed to it ({', '.join(uplinks[1:])})" if len(uplinks) > 1 else "")
+            )
+        if node.is_vm and spec.routed:
+            raise InputError(f"nodes[{j}]: a lab with routed networks has container nodes only")
         for net_name, addr in node.addresses.items():
             where = f"nodes[{j}].addresses.{net_name}"
             if net_name not in by_net:

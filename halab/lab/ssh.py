@@ -52,7 +52,7 @@ def common_options(state: LabState) -> list[str]:
 
 
 def ssh_argv(state: LabState, node: str, command: list[str], tty: bool = False) -> list[str]:
-    address = state.spec.node(node).addresses[state.spec.primary.name]
+    address = state.spec.address(state.spec.node(node))
     return [
         "ssh", "-i", str(state.key), *common_options(state),
         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
@@ -86,7 +86,7 @@ def wait_banner(address: str, deadline: float, alive: Callable[[], bool] | None 
 def wait_ssh(state: LabState, node: str, timeout: float = 90, alive: Callable[[], bool] | None = None) -> None:
     """Wait until `node` accepts the lab key and runs a command."""
     deadline = time.monotonic() + timeout
-    address = str(state.spec.node(node).addresses[state.spec.primary.name])
+    address = str(state.spec.address(state.spec.node(node)))
     wait_banner(address, deadline, alive)
     while True:
         result = run(ssh_argv(state, node, ["true"]), check=False, timeout=60)

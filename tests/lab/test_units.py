@@ -16,8 +16,11 @@ from halab.errors import InputError
 from halab.lab import inventory_overrides, lab_spec_from_cluster, names, network
 from halab.lab.cli import lab
 from halab.lab.procs import Proc
-from halab.lab.spec import generic_spec
+from halab.lab.spec import LabSpec, generic_spec
 from halab.lab.state import LabState, NodeState, load
+from halab.validation import load_cluster
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +119,26 @@ def test_rules_nat_only_the_primary_subnet_and_are_tagged() -> None:
     assert len(drops) == 4  # in and out of each of the two bridges
     allowed = {r[r.index("--dports") + 1] for r in rules if "--dports" in r}
     assert allowed == {"53", "53,80,443"}
+
+
+def test_a_routed_lab_reaches_each_room_on_its_home_network_and_routes_between_rooms() -> None:
+    spec = lab_spec_from_cluster(load_cluster(ROOT / "examples" / "routed-two-rooms.yml"))
+    assert spec.routed == [("lan-a", "lan-b"), ("hb-a", "hb-b")]
+    b1 = spec.node("b1")
+    assert spec.home(b1).name == "lan-b" and str(spec.address(b1)) == "198.18.60.11"
+    assert [(str(s), str(v)) for s, v in spec.routes(b1)] == [("198.18.50.0/24", "198.18.60.1"),
+                                                              ("198.18.51.0/24", "198.18.61.1")]  # fmt: skip
+    assert LabSpec.from_json(spec.to_json()) == spec
+    rules = network.lab_rules(spec)
+    nat = [r[:r.index("-m")] for r in rules if r[0] == "nat"]
+    assert nat[:2] == [["nat", "POSTROUTING", "-s", "198.18.50.0/24", "-d", "198.18.60.0/24", "-j", "RETURN"],
+                       ["nat", "POSTROUTING", "-s", "198.18.60.0/24", "-d", "198.18.50.0/24", "-j", "RETURN"]]
+    masquerade = [r[3] for r in rules if "MASQUERADE" in r]
+    assert masquerade == ["198.18.50.0/24", "198.18.60.0/24"]  # both rooms reach the mirrors, NATed
+    first_drop = next(i for i, r in enumerate(rules) if "DROP" in r)
+    routed = [i for i, r in enumerate(rules) if r[1] == "FORWARD" and r[3] != r[5] and r[-5] == "ACCEPT"
+              and "!" not in r]  # fmt: skip
+    assert len(routed) == 4 and max(routed) < first_drop  # lan-a <-> lan-b, hb-a <-> hb-b, before the drops
 
 
 def test_proc_identity_includes_start_time() -> None:
