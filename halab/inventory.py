@@ -524,7 +524,7 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
         )
     virtual_servers = []
     for vs in cluster.lvs.virtual_servers if cluster.lvs else []:
-        net_name = (cluster.network_of(vs.vip) or cluster.primary_network).name
+        net_name = cluster.real_server_network(vs)
         virtual_servers.append(
             {
                 "name": vs.name,
@@ -553,7 +553,8 @@ def _keepalived_vars(cluster: Cluster) -> dict[str, Any]:
 
 def _real_server(cluster: Cluster, vs: VirtualServer, rs: RealServer, net_name: str) -> dict[str, Any]:
     """A real server as keepalived.conf and the checks need it: a node of the file (its
-    address on the VIP's network) or an external address, with its own health check."""
+    address on `net_name`, Cluster.real_server_network) or an external address, with its
+    own health check."""
     if rs.node is None:
         name, address, external = str(rs.address), str(rs.address), True
     else:
@@ -638,9 +639,19 @@ def _service_vars(cluster: Cluster) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _nat_route_vars(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """node -> the return routes of a NAT real server (through the directors' VIP)."""
+    gateway = cluster.lvs.nat_gateway if cluster.lvs else None
+    if gateway is None:
+        return {}
+    routes = [{"to": str(subnet), "via": str(gateway.via)} for subnet in gateway.to]
+    return {node: {"lvs_realserver_nat_routes": routes} for node in cluster.nat_real_servers}
+
+
 def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     ids = cluster.node_ids()
     services = _service_vars(cluster)
+    nat_routes = _nat_route_vars(cluster)
     out = {}
     for index, node in enumerate(cluster.nodes):
         host = host_connection(cluster, index, connections)
@@ -653,7 +664,7 @@ def _host_vars(cluster: Cluster, connections: dict[str, dict[str, Any]]) -> dict
             for variable, values in (("attributes", node.attributes), ("utilization", node.utilization)):
                 if values:
                     host[f"pacemaker_node_{variable}"] = _attributes(values)
-        out[node.name] = host | services.get(node.name, {})
+        out[node.name] = host | services.get(node.name, {}) | nat_routes.get(node.name, {})
     return out
 
 

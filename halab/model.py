@@ -695,8 +695,24 @@ class VirtualServer(Strict):
     real_servers: list[RealServer] | None = Field(default=None, description="default: every realserver node")
 
 
+class NatGateway(Strict):
+    """Where the real servers of NAT virtual servers send their replies: through the MASTER
+    director, which undoes the NAT. `via` is a VRRP VIP on the real servers' network, so the
+    route follows the MASTER."""
+
+    via: Address = Field(description="a VRRP VIP of the directors on the real servers' network")
+    to: list[Subnet] = Field(
+        default_factory=lambda: [IPv4Network("0.0.0.0/0")],
+        min_length=1,
+        description="the clients' networks; default 0.0.0.0/0 (the real servers' default route)",
+    )
+
+
 class Lvs(Strict):
     virtual_servers: list[VirtualServer] = Field(min_length=1)
+    nat_gateway: NatGateway | None = Field(
+        default=None, description="the return route of NAT real servers (set up and verified by halab)"
+    )
 
 
 class Apache(Strict):
@@ -956,6 +972,25 @@ class Cluster(Strict):
         if vs.real_servers is not None:
             return vs.real_servers
         return [RealServer(node=node.name) for node in self.nodes_with("realserver")]
+
+    def real_server_network(self, vs: VirtualServer) -> str:
+        """Where the directors reach a virtual server's real servers: for NAT behind a
+        `nat_gateway`, the gateway's network (their replies return there); else the VIP's
+        network (the primary one when the VIP is on none)."""
+        gateway = self.lvs.nat_gateway if self.lvs else None
+        if vs.method == "NAT" and gateway is not None and self.vrrp is not None:
+            carrier = next((i for i in self.vrrp.instances if gateway.via in i.vips), None)
+            if carrier is not None:
+                return carrier.network
+        return (self.network_of(vs.vip) or self.primary_network).name
+
+    @property
+    def nat_real_servers(self) -> list[str]:
+        """Realserver nodes behind a NAT virtual server: their replies must go back through
+        a director (`lvs.nat_gateway`)."""
+        services = self.lvs.virtual_servers if self.lvs else []
+        chosen = {rs.node for vs in services if vs.method == "NAT" for rs in self.real_servers(vs) if rs.node}
+        return [node.name for node in self.nodes if node.name in chosen]
 
     def node_ids(self) -> dict[str, int]:
         """Corosync node ids: explicit ones kept, others numbered after the highest taken

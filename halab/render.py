@@ -35,9 +35,11 @@ class Template:
     group: str
     loop_var: str | None = None
     loop_over: str | None = None
-    unless: str | None = None  # a boolean host variable; when true the role skips this file
+    when: str | None = None  # the role's condition for this file: a Jinja expression over the host's variables
 
 
+# roles/lvs_realserver writes its ARP and loopback files only for direct-routing services.
+DIRECT_ROUTING = "lvs_realserver_vips | selectattr('method', 'eq', 'DR') | list | length > 0"
 TEMPLATES: tuple[Template, ...] = (
     Template("corosync", "corosync.conf.j2", "/etc/corosync/corosync.conf", "cluster_members"),
     Template(
@@ -57,16 +59,28 @@ TEMPLATES: tuple[Template, ...] = (
         "index.html.j2",
         "{apache_document_root}/index.html",
         "apache_servers",
-        unless="apache_document_root_shared",  # the content lives on the shared filesystem
+        when="not (apache_document_root_shared | default(false) | bool)",  # else it lives on the shared filesystem
     ),
     Template(
         "lvs_realserver",
         "halab-lvs-realserver.conf.j2",
         "/etc/sysctl.d/90-halab-lvs-realserver.conf",
         "lvs_realservers",
+        when=DIRECT_ROUTING,
     ),
     Template(
-        "lvs_realserver", "halab-lvs-vip.service.j2", "/etc/systemd/system/halab-lvs-vip.service", "lvs_realservers"
+        "lvs_realserver",
+        "halab-lvs-vip.service.j2",
+        "/etc/systemd/system/halab-lvs-vip.service",
+        "lvs_realservers",
+        when=DIRECT_ROUTING,
+    ),
+    Template(
+        "lvs_realserver",
+        "halab-lvs-nat-routes.service.j2",
+        "/etc/systemd/system/halab-lvs-nat-routes.service",
+        "lvs_realservers",
+        when="lvs_realserver_nat_routes | default([]) | length > 0",
     ),
     Template(
         "services", "file.j2", "{path}", "service_hosts", loop_var="services_file", loop_over="services_files"
@@ -147,7 +161,7 @@ class RenderedFile:
 
 
 def _render_one(env: jinja2.Environment, template: Template, context: dict[str, Any]) -> Iterator[RenderedFile]:
-    if template.unless and _bool(context.get(template.unless, False)):
+    if template.when and not env.compile_expression(template.when)(**context):
         return
     source = env.get_template(f"{template.role}/templates/{template.name}")
     items = context.get(template.loop_over, []) if template.loop_over else [None]

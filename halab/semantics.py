@@ -915,6 +915,29 @@ def _lvs(cluster: Cluster) -> Iterator[Finding]:
             yield (*base, "real_servers", j), f"'{name}' is listed twice", "list each real server once"
         if vs.method == "DR" and any(rs.port not in (None, vs.port) for rs in vs.real_servers or []):
             yield (*base, "real_servers"), "DR cannot change the port", "use the virtual server's port, or NAT"
+    yield from _nat_gateway(cluster)
+
+
+def _nat_gateway(cluster: Cluster) -> Iterator[Finding]:
+    """The NAT real servers' return route goes via a VRRP VIP on a network they are all on."""
+    gateway = cluster.lvs.nat_gateway if cluster.lvs else None
+    if gateway is None or cluster.vrrp is None:
+        return
+    where = ("lvs", "nat_gateway", "via")
+    instance = next((i for i in cluster.vrrp.instances if gateway.via in i.vips), None)
+    if instance is None:
+        yield where, f"{gateway.via} is not a VIP of any vrrp instance", "add it to the vips of an instance there"
+        return
+    if not cluster.nat_real_servers:
+        yield where, "no virtual server uses NAT with a realserver node", "remove nat_gateway, or use method: NAT"
+    cut_off = _without_address(cluster, cluster.nat_real_servers, instance.network)
+    if cut_off:
+        yield (
+            where,
+            f"{gateway.via} is on network '{instance.network}', where NAT real server(s) "
+            f"{', '.join(cut_off)} have no address",
+            "put the real servers on that network, or use a VIP of an instance on theirs",
+        )
 
 
 def _health_check(check: HealthCheck, where: tuple[str | int, ...]) -> Iterator[Finding]:
@@ -1123,7 +1146,19 @@ def _failback(cluster: Cluster) -> Iterator[Finding]:
             )
 
 
-WARNING_RULES: tuple[Rule, ...] = (_failback, _utilization_counts, _utilization_offered)
+def _nat_without_gateway(cluster: Cluster) -> Iterator[Finding]:
+    """NAT real servers without a return route through the directors answer clients directly,
+    from their own address, and the clients drop those answers."""
+    if cluster.lvs is not None and cluster.lvs.nat_gateway is None and cluster.nat_real_servers:
+        yield (
+            ("lvs", "nat_gateway"),
+            f"NAT real server(s) {', '.join(cluster.nat_real_servers)} get no return route through the directors",
+            "set lvs.nat_gateway.via to the directors' VIP on the real servers' network, unless your routers "
+            "already send the replies there",
+        )
+
+
+WARNING_RULES: tuple[Rule, ...] = (_failback, _utilization_counts, _utilization_offered, _nat_without_gateway)
 
 
 def check_warnings(cluster: Cluster) -> list[Finding]:

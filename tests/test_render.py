@@ -117,3 +117,20 @@ def test_local_maps_set_one_key_and_null_removes_one() -> None:
     assert 'name="no-quorum-policy" value="freeze"' in cib
     assert "stonith-enabled" not in cib
     assert 'name="resource-stickiness" value="100"' in cib
+
+
+def test_nat_real_servers_get_the_route_unit_and_no_direct_routing_files(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the lvs_realserver role installs, per method: a NAT-only real server gets its
+    return-route unit, not the ARP sysctls and loopback VIP unit of direct routing."""
+    monkeypatch.setenv("HALAB_VRRP_PASS", "render-test")
+    text = (ROOT / "examples" / "lvs-dr-ci.yml").read_text()
+    start, end = text.index("    - name: web\n"), text.index("    - name: web-nat\n")
+    path = tmp_path / "nat-only.yml"
+    path.write_text(text[:start] + text[end:])
+    files = {item.dest for item in render_all(build_inventory(load_cluster(path))) if item.host == "rs1"}
+    assert "/etc/systemd/system/halab-lvs-nat-routes.service" in files
+    assert not files & {"/etc/sysctl.d/90-halab-lvs-realserver.conf", "/etc/systemd/system/halab-lvs-vip.service"}
+    both = {item.dest for item in render_all(build_inventory(load_cluster(ROOT / "examples" / "lvs-dr-ci.yml")))
+            if item.host == "rs1"}  # fmt: skip
+    assert {"/etc/sysctl.d/90-halab-lvs-realserver.conf", "/etc/systemd/system/halab-lvs-nat-routes.service"} <= both

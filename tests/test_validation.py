@@ -582,3 +582,34 @@ def test_failback_warning_does_not_fail_validation(halab, tmp_path: Path, score:
     if warned:
         assert "constraints.location[0].score: 'site' does not fail back to n1" in err, err
         assert "(location 0 + stickiness 100 + 100 + 100)" in err and "above 300" in err
+
+
+LVS_CI = Path(__file__).parents[1] / "examples" / "lvs-dr-ci.yml"
+
+
+@pytest.mark.parametrize(("old", "new", "where", "words"), [
+    ("via: 198.18.24.254", "via: 198.18.24.253", "lvs.nat_gateway.via", "198.18.24.253 is not a VIP of any vrrp"),
+    ("via: 198.18.24.254", "via: 198.18.23.100", "lvs.nat_gateway.via",
+     "198.18.23.100 is on network 'ext', where NAT real server(s) rs1, rs2 have no address"),
+    ("{name: rs2, roles: [realserver], addresses: {lan: 198.18.22.22, int: 198.18.24.22}}",
+     "{name: rs2, roles: [realserver], addresses: {lan: 198.18.22.22}}", "lvs.nat_gateway.via",
+     "where NAT real server(s) rs2 have no address"),
+    ("      method: NAT\n", "      method: DR\n", "lvs.nat_gateway.via", "no virtual server uses NAT"),
+    ("to: [198.18.23.0/24]", "to: [198.18.23.0/33]", "lvs.nat_gateway.to[0]", ""),
+    ("to: [198.18.23.0/24]", "to: []", "lvs.nat_gateway.to", ""),
+])  # fmt: skip
+def test_nat_gateway_must_be_a_vip_on_the_real_servers_network(halab, tmp_path: Path, monkeypatch, old: str, new: str,
+                                                               where: str, words: str) -> None:
+    monkeypatch.setenv("HALAB_VRRP_PASS", "lab-vrrp")
+    code, _, err = halab("validate", _with(tmp_path / "c.yml", LVS_CI.read_text(), old, new))
+    assert code == 2 and f"{where}:" in err and words in err and "hint:" in err, err
+    assert "Traceback" not in err
+
+
+def test_nat_without_a_gateway_is_valid_but_warned(halab, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HALAB_VRRP_PASS", "lab-vrrp")
+    text = LVS_CI.read_text()
+    gateway = text[text.index("  nat_gateway:"):text.index("lab:")]
+    code, out, err = halab("validate", _with(tmp_path / "c.yml", text, gateway, ""))
+    assert code == 0 and out.startswith("valid: cluster"), err
+    assert "warning: " in err and "lvs.nat_gateway: NAT real server(s) rs1, rs2 get no return route" in err, err

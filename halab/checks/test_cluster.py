@@ -35,9 +35,10 @@ def _packages(group: str, all_vars: dict[str, Any], release: str) -> list[str]:
         return [*of("keepalived", "__keepalived_packages"), *(ipvs or [])]
     if group == "service_hosts":  # the cluster file's services: their packages, as the inventory lists them
         return list(all_vars.get("services_packages", []))
-    if group == "lvs_realservers":  # the role installs its tools for direct routing only
+    if group == "lvs_realservers":  # the role installs its tools for direct routing and NAT routes only
         direct = any(vip["method"] == "DR" for vip in all_vars.get("lvs_realserver_vips", []))
-        return of("lvs_realserver", "__lvs_realserver_packages") if direct else []
+        routed = bool(all_vars.get("lvs_realserver_nat_routes"))
+        return of("lvs_realserver", "__lvs_realserver_packages") if direct or routed else []
     roles = {"qdevice_hosts": ("corosync", "__corosync_qnetd_packages"),
              "apache_servers": ("apache", "__apache_packages"), "drbd_nodes": ("drbd", "__drbd_packages")}  # fmt: skip
     return of(*roles[group]) if group in roles else []
@@ -357,6 +358,19 @@ def test_ipvs_lists_every_virtual_service_with_its_real_servers(
         missing = [rs["name"] for rs in vs["real_servers"] if f"-> {rs['address']}:{rs['port']}" not in block]
         if missing:
             problems.append(f"{vs['vip']}:{vs['port']}: real servers not in the table (unhealthy?): {missing}")
+    assert not problems, f"{node}: " + "; ".join(problems)
+
+
+def test_nat_replies_route_through_the_directors(host: Any, node: str, groups: set[str], inventory: Any) -> None:
+    _only(groups, "lvs_realservers")
+    routes = inventory.hostvars(node).get("lvs_realserver_nat_routes", [])
+    if not routes:
+        pytest.skip("serves no NAT virtual service (or its routing is not halab's)")
+    problems = []
+    for route in routes:
+        found = host.run(f"ip -4 route show exact {route['to']}").stdout.strip()
+        if f"via {route['via']} " not in found + " ":
+            problems.append(f"{route['to']} should go via {route['via']}, found: {found or 'no route'}")
     assert not problems, f"{node}: " + "; ".join(problems)
 
 

@@ -332,3 +332,19 @@ def test_realserver_sysctl_and_unit(inv: Inventory, host: str, tmp_path: Path) -
     path.write_text(unit)
     result = _run(["systemd-analyze", "verify", "--man=no", str(path)])
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("inv", "host"), [case for case in _cases("lvs_realservers")
+                                           if _context(*case.values).get("lvs_realserver_nat_routes")])  # fmt: skip
+def test_nat_route_unit(inv: Inventory, host: str, tmp_path: Path) -> None:
+    ctx = _context(inv, host)
+    unit = _render("lvs_realserver", "halab-lvs-nat-routes.service.j2", ctx)
+    for route in ctx["lvs_realserver_nat_routes"]:
+        assert f"ExecStart=/usr/sbin/ip route replace {route['to']} via {route['via']}" in unit
+        assert f"ExecStop=-/usr/sbin/ip route del {route['to']} via {route['via']}" in unit
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed")
+    path = tmp_path / "halab-lvs-nat-routes.service"
+    path.write_text(unit)
+    result = _run(["systemd-analyze", "verify", "--man=no", str(path)])
+    assert result.returncode == 0, result.stderr
