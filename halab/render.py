@@ -160,8 +160,13 @@ class RenderedFile:
     content: str
 
 
+def applies(template: Template, variables: dict[str, Any]) -> bool:
+    """Whether the role installs `template` on a host with these variables (its `when`)."""
+    return not template.when or bool(make_environment().compile_expression(template.when)(**variables))
+
+
 def _render_one(env: jinja2.Environment, template: Template, context: dict[str, Any]) -> Iterator[RenderedFile]:
-    if template.when and not env.compile_expression(template.when)(**context):
+    if not applies(template, context):
         return
     source = env.get_template(f"{template.role}/templates/{template.name}")
     items = context.get(template.loop_over, []) if template.loop_over else [None]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from halab.inventory import build_inventory, write_inventory
 from halab.paths import collections_dir, roles_dir
-from halab.render import CIB_TEMPLATE, TEMPLATES, render_all
+from halab.render import CIB_TEMPLATE, TEMPLATES, applies, render_all
 from halab.validation import load_cluster
 
 from .conftest import ROOT
@@ -34,7 +34,7 @@ def _jobs(inventory) -> list[dict]:
     for template in TEMPLATES:
         for host in inventory.groups.get(template.group, []):
             hostvars = inventory.hostvars(host)
-            if template.unless and hostvars.get(template.unless):
+            if not applies(template, hostvars):
                 continue
             items = list(enumerate(hostvars.get(template.loop_over, []))) if template.loop_over else [(None, {})]
             for index, item in items:

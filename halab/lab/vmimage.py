@@ -20,8 +20,9 @@ from halab.lab.proc import run
 from halab.paths import cache_dir
 
 # Besides what the roles install: Ansible's apt module installs python3-apt if missing
-# (apt in a TCG guest: minutes).
-EXTRA_PACKAGES = ("python3-apt",)
+# (apt in a TCG guest: minutes), and the VM scenarios' `services` packages
+# (examples/web-ap-lab.yml: PostgreSQL).
+EXTRA_PACKAGES = ("python3-apt", "postgresql")
 # The package lists the roles install from (roles/<role>/vars): present at bake time so
 # their package tasks find them (changed=0) instead of running apt in a TCG guest.
 ROLE_PACKAGES = {

@@ -28,8 +28,8 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_vm_nodes_of_the_file_are_vms_and_get_their_drbd_disks() -> None:
     spec = lab_spec_from_cluster(load_cluster(ROOT / "examples" / "web-ap.yml"))
     assert [(n.name, n.backend, n.disks) for n in spec.nodes] == [
-        ("ap1", "vm", ("/dev/vdb",)),
-        ("ap2", "vm", ("/dev/vdb",)),
+        ("ap1", "vm", ("/dev/vdb", "/dev/vdc")),
+        ("ap2", "vm", ("/dev/vdb", "/dev/vdc")),
     ]
     assert (spec.vm_memory_mb, spec.vm_disk_mb) == (1024, 256)
 

@@ -1,11 +1,15 @@
-"""Active/passive web on DRBD, two VMs (stock kernel: drbd 8.4): deploy, write a file into
-the DRBD-backed document root on the Primary, read it through the VIP, crash the Primary:
-the peer promotes, mounts and serves the same file; restore: DRBD resyncs to UpToDate.
+"""Active/passive web and PostgreSQL on two DRBD resources, two VMs (stock kernel: drbd
+8.4): deploy (PostgreSQL installed and configured from the file's `services`, its database
+cluster created on the DRBD filesystem at its first start), write a file into the
+DRBD-backed document root and a row into the database on the Primary, read both, crash the
+Primary: the peer promotes both resources, mounts them, serves the same file and the same
+row; restore: DRBD resyncs to UpToDate.
 """
 
 from __future__ import annotations
 
 import secrets
+import shlex
 from pathlib import Path
 
 import pytest
@@ -24,8 +28,14 @@ LAB = "webap"
 URL = "http://198.18.10.100/halab-drbd-check.txt"
 
 
-def drbd(node: str, what: str) -> str:
-    result = on(LAB, node, f"drbdadm {what} www")
+def drbd(node: str, what: str, resource: str = "www") -> str:
+    result = on(LAB, node, f"drbdadm {what} {resource}")
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def sql(node: str, statement: str) -> str:
+    """`statement`'s rows on `node` (psql as postgres over the local socket), "" on failure."""
+    result = on(LAB, node, f"runuser -u postgres -- psql -v ON_ERROR_STOP=1 -tAc {shlex.quote(statement)}")
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
@@ -37,7 +47,7 @@ def test_drbd_web_on_two_vms(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -
     timed("web-ap: verify (testinfra)", lambda: ok("verify", str(EXAMPLE)))
     noop = timed("web-ap: no-op deploy", lambda: ok("deploy", str(EXAMPLE)))
     assert "no changes" in str(noop), noop  # every role probes first: nothing to converge
-    assert drbd("ap1", "dstate") == "UpToDate/UpToDate"
+    assert drbd("ap1", "dstate") == "UpToDate/UpToDate" and drbd("ap1", "dstate", "db") == "UpToDate/UpToDate"
 
     # ap1 is preferred (location 200): Primary, with the document root mounted there
     wait_until("ap1 Primary with /var/www/html mounted",
@@ -47,6 +57,11 @@ def test_drbd_web_on_two_vms(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -
     write = on(LAB, "ap1", f"echo {marker} > /var/www/html/halab-drbd-check.txt && sync")
     assert write.returncode == 0, write.stderr
     wait_until("the file is served through the VIP", lambda: (page(URL) or "").strip() == marker, 60)
+    # PostgreSQL runs on ap1 with its data on the db resource (created there at its first start)
+    wait_until("PostgreSQL answers on ap1", lambda: sql("ap1", "select 1") == "1", 120)
+    assert on(LAB, "ap1", "findmnt -n -o SOURCE /var/lib/postgresql").stdout.strip() == "/dev/drbd1"
+    assert sql("ap1", f"create table halab_check (v text); insert into halab_check values ('{marker}')") != ""
+    assert on(LAB, "ap2", "systemctl is-active postgresql@17-main").stdout.strip() == "inactive"
 
     # crash the Primary: ap2 promotes, mounts and serves the same file
     assert halab("lab", "crash", "ap1").returncode == 0
@@ -59,10 +74,12 @@ def test_drbd_web_on_two_vms(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -
         print("\n".join(bmc.power_log(require(LAB), "ap1")))
         raise
     assert drbd("ap2", "role").startswith("Primary")
+    timed("web-ap: the row read on ap2",
+          lambda: wait_until("ap2 has the row", lambda: sql("ap2", "select v from halab_check") == marker, 180))
 
     # restore: ap1 boots, rejoins, and DRBD resyncs to UpToDate on both sides
     timed("web-ap: restore ap1 (boot to SSH)", lambda: ok("lab", "restore", "ap1"))
-    synced = lambda: drbd("ap2", "dstate") == "UpToDate/UpToDate"  # noqa: E731
+    synced = lambda: all(drbd("ap2", "dstate", r) == "UpToDate/UpToDate" for r in ("www", "db"))  # noqa: E731
     timed("web-ap: DRBD UpToDate/UpToDate after restore", lambda: wait_until("DRBD resynced", synced, 240, 3))
     wait_until("the file is still served", lambda: (page(URL) or "").strip() == marker, 180)
 

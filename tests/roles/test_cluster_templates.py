@@ -132,7 +132,7 @@ def test_cib_structure_web_ap(tmp_path: Path) -> None:
     resources = root.find("configuration/resources")
     assert resources is not None
     top = [el.get("id") for el in resources]
-    assert top == ["fence-ap1", "fence-ap2", "web", "drbd-www-clone"]
+    assert top == ["fence-ap1", "fence-ap2", "web", "db", "drbd-www-clone", "drbd-db-clone"]
     assert [p.get("id") for p in resources.find("group[@id='web']")] == ["www-fs", "web-vip", "web-server"]
     clone = resources.find("clone[@id='drbd-www-clone']")
     assert clone.find("meta_attributes/nvpair[@name='promotable']").get("value") == "true"
