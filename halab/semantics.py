@@ -930,6 +930,16 @@ def _nat_gateway(cluster: Cluster) -> Iterator[Finding]:
         return
     if not cluster.nat_real_servers:
         yield where, "no virtual server uses NAT with a realserver node", "remove nat_gateway, or use method: NAT"
+    on_link = {net.name: net.subnet for net in cluster.networks}
+    for k, subnet in enumerate(gateway.to):
+        inside = [name for name, net in on_link.items() if subnet.subnet_of(net)
+                  and any(name in cluster.node(rs).addresses for rs in cluster.nat_real_servers)]  # fmt: skip
+        if inside:
+            yield (
+                ("lvs", "nat_gateway", "to", k),
+                f"{subnet} is on network '{inside[0]}', which the NAT real servers reach directly",
+                "list the clients' networks (or 0.0.0.0/0), not one the real servers are on",
+            )
     cut_off = _without_address(cluster, cluster.nat_real_servers, instance.network)
     if cut_off:
         yield (

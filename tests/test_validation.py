@@ -597,6 +597,8 @@ LVS_CI = Path(__file__).parents[1] / "examples" / "lvs-dr-ci.yml"
     ("      method: NAT\n", "      method: DR\n", "lvs.nat_gateway.via", "no virtual server uses NAT"),
     ("to: [198.18.23.0/24]", "to: [198.18.23.0/33]", "lvs.nat_gateway.to[0]", ""),
     ("to: [198.18.23.0/24]", "to: []", "lvs.nat_gateway.to", ""),
+    ("to: [198.18.23.0/24]", "to: [198.18.23.0/24, 198.18.24.128/25]", "lvs.nat_gateway.to[1]",
+     "198.18.24.128/25 is on network 'int', which the NAT real servers reach directly"),
 ])  # fmt: skip
 def test_nat_gateway_must_be_a_vip_on_the_real_servers_network(halab, tmp_path: Path, monkeypatch, old: str, new: str,
                                                                where: str, words: str) -> None:
