@@ -326,9 +326,13 @@ def test_realserver_sysctl_and_unit(inv: Inventory, host: str, tmp_path: Path) -
         if vip["method"] == "DR":
             assert f"ExecStart=/usr/sbin/ip address replace {vip['address']}/32 dev lo" in unit
             assert f"ExecStop=-/usr/sbin/ip address del {vip['address']}/32 dev lo" in unit
+    _systemd_verify(tmp_path / "halab-lvs-vip.service", unit)
+
+
+def _systemd_verify(path: Path, unit: str) -> None:
+    """`systemd-analyze verify` accepts `unit`, written at `path` (named like the unit)."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
-    path = tmp_path / "halab-lvs-vip.service"
     path.write_text(unit)
     result = _run(["systemd-analyze", "verify", "--man=no", str(path)])
     assert result.returncode == 0, result.stderr
@@ -342,9 +346,4 @@ def test_nat_route_unit(inv: Inventory, host: str, tmp_path: Path) -> None:
     for route in ctx["lvs_realserver_nat_routes"]:
         assert f"ExecStart=/usr/sbin/ip route replace {route['to']} via {route['via']}" in unit
         assert f"ExecStop=-/usr/sbin/ip route del {route['to']} via {route['via']}" in unit
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze not installed")
-    path = tmp_path / "halab-lvs-nat-routes.service"
-    path.write_text(unit)
-    result = _run(["systemd-analyze", "verify", "--man=no", str(path)])
-    assert result.returncode == 0, result.stderr
+    _systemd_verify(tmp_path / "halab-lvs-nat-routes.service", unit)
